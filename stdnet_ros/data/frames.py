@@ -1,0 +1,40 @@
+"""The one frame type shared by dataset readers, the generator, bags and evaluation.
+
+Depth is always float32 metres with NaN where the sensor gave no return, so
+every consumer handles invalid pixels the same way (REP 117/118 in ROS terms).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Frame:
+    """One synchronised RGB-D frame."""
+
+    rgb: np.ndarray  # (H, W, 3) uint8, RGB order
+    depth_lr: np.ndarray  # (h, w) float32 metres, NaN = invalid; H = scale*h
+    stamp: float  # seconds
+    depth_gt: np.ndarray | None = None  # (H, W) float32 metres, NaN = unknown
+
+
+@dataclass
+class Clip:
+    """A named sequence of frames at one scale, with what its normalisation needs."""
+
+    name: str
+    scale: int
+    max_depth: float  # metres (or the data set's unit) that map to 1.0 in the network
+    frames: list[Frame] = field(default_factory=list)
+    # Pinhole intrinsics of the RGB (= HR) camera: fx, fy, cx, cy.
+    intrinsics: tuple[float, float, float, float] | None = None
+
+    def __iter__(self) -> Iterator[Frame]:
+        return iter(self.frames)
+
+    def __len__(self) -> int:
+        return len(self.frames)
