@@ -1,0 +1,211 @@
+"""STDNet: two hourglasses (RGB-guided, then depth-guided) fused by confidence.
+
+Module and parameter names follow the published ``Video_Rec`` state dict:
+every block exists once per hourglass under ``<block>.hg_1`` / ``<block>.hg_2``.
+The forward pass is split into per-frame ``encode``, per-term ``tdm`` and
+per-frame ``decode`` so that the streaming engine reuses exactly these pieces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from stdnet_ros.model.blocks import RBIC, PixelShufflePack, conv, lrelu
+from stdnet_ros.model.propagation import BRANCHES, diff_key, neighbours
+from stdnet_ros.model.sdm import SDM
+from stdnet_ros.model.tdm import TDM
+
+HOURGLASSES = ("hg_1", "hg_2")
+SCALES = (4, 8, 16)
+
+
+def feature_encoder(in_ch: int, ch: int, stride: int) -> nn.Sequential:
+    """``conv_guide_init`` (stride 2, full size -> working size) / ``conv_dep_init`` (stride 1)."""
+    return nn.Sequential(
+        conv(in_ch, ch), lrelu(),
+        conv(ch, ch, stride=stride), lrelu(), RBIC(ch, ch, 1),
+        conv(ch, ch, stride=stride), lrelu(), RBIC(ch, ch, 2),
+    )  # fmt: skip
+
+
+def prediction_head(ch: int, head_ch: int) -> nn.Sequential:
+    """``final_pred``: x4 enlargement to full size, then depth residual and confidence channels."""
+    return nn.Sequential(
+        PixelShufflePack(ch, ch), lrelu(),
+        PixelShufflePack(ch, head_ch), lrelu(),
+        conv(head_ch, head_ch), lrelu(),
+        conv(head_ch, 2),
+    )  # fmt: skip
+
+
+@dataclass
+class Encoded:
+    """Per-frame results of one hourglass's encoders and SDM, batched over frames."""
+
+    spatial: torch.Tensor  # S_t, (B, C, h', w')
+    guide: torch.Tensor  # R_t
+    att: torch.Tensor  # A_t
+    sigma: torch.Tensor  # SDM spatial difference
+
+
+def temporal_difference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (b - a).abs()
+
+
+def fuse(d1: torch.Tensor, c1: torch.Tensor, d2: torch.Tensor, c2: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Per-pixel softmax over the two confidences; returns (depth, w1, w2)."""
+    w = torch.softmax(torch.cat([c1, c2], dim=-3), dim=-3)
+    w1, w2 = w.narrow(-3, 0, 1), w.narrow(-3, 1, 1)
+    return w2 * d2 + w1 * d1, w1, w2
+
+
+class STDNet(nn.Module):
+    """``STDNet(scale, mid_channels)``; ``model(lr, guide) -> (depth, extras)``.
+
+    lr: (N, T, 1, h, w) depth / max_depth in [0, 1]; guide: (N, T, 3, s*h, s*w)
+    RGB in [0, 1]. depth: (N, T, 1, s*h, s*w), normalised like lr. ``head_channels``
+    is 64 in the published network; smaller models may shrink it to save the
+    full-resolution convolutions.
+    """
+
+    def __init__(self, scale: int = 4, mid_channels: int = 64, head_channels: int = 64) -> None:
+        super().__init__()
+        if scale not in SCALES:
+            raise ValueError(f"scale must be one of {SCALES}, got {scale}")
+        self.scale = scale
+        self.mid_channels = mid_channels
+        self.head_channels = head_channels
+        ch = mid_channels
+        guide_in = {"hg_1": 3, "hg_2": 2}
+        extra_in = {"hg_1": ch, "hg_2": 2 * ch}
+        self.conv_guide_init = nn.ModuleDict({hg: feature_encoder(guide_in[hg], ch, 2) for hg in HOURGLASSES})
+        self.conv_dep_init = nn.ModuleDict({hg: feature_encoder(1, ch, 1) for hg in HOURGLASSES})
+        self.feat_extract_f = nn.ModuleDict({hg: SDM(ch) for hg in HOURGLASSES})
+        self.feat_extract = nn.ModuleDict({hg: RBIC(extra_in[hg], ch, 5) for hg in HOURGLASSES})
+        self.deform_align = nn.ModuleDict(
+            {hg: nn.ModuleDict({b: TDM(ch) for b in BRANCHES}) for hg in HOURGLASSES}
+        )
+        self.reconstruction = nn.ModuleDict({hg: RBIC(5 * ch, ch, 5) for hg in HOURGLASSES})
+        self.final_pred = nn.ModuleDict({hg: prediction_head(ch, head_channels) for hg in HOURGLASSES})
+
+    # ---- input preparation -------------------------------------------------------------------
+    def check_inputs(self, lr: torch.Tensor, guide: torch.Tensor) -> None:
+        """Raise a ValueError that names the problem instead of failing deep inside a conv."""
+        if lr.dim() != 5 or lr.shape[2] != 1:
+            raise ValueError(f"lr must be (N, T, 1, h, w), got {tuple(lr.shape)}")
+        if guide.dim() != 5 or guide.shape[2] != 3:
+            raise ValueError(f"guide must be (N, T, 3, H, W), got {tuple(guide.shape)}")
+        if lr.shape[:2] != guide.shape[:2]:
+            raise ValueError(
+                f"lr and guide disagree on (N, T): {tuple(lr.shape[:2])} vs {tuple(guide.shape[:2])}"
+            )
+        h, w = lr.shape[-2:]
+        big_h, big_w = guide.shape[-2:]
+        if (big_h, big_w) != (self.scale * h, self.scale * w):
+            raise ValueError(
+                f"guide {big_h}x{big_w} is not {self.scale}x the depth {h}x{w} (this model is x{self.scale})"
+            )
+
+    def enlarge_depth(self, lr: torch.Tensor) -> torch.Tensor:
+        """(B, 1, h, w) -> working size by nearest repetition s/4 (identity at x4)."""
+        rep = self.scale // 4
+        return lr if rep == 1 else lr.repeat_interleave(rep, dim=-2).repeat_interleave(rep, dim=-1)
+
+    @staticmethod
+    def base_depth(lr_up: torch.Tensor) -> torch.Tensor:
+        """Bilinear x4 of the enlarged depth: what the network's residual is added to."""
+        return F.interpolate(lr_up, scale_factor=4, mode="bilinear", align_corners=False)
+
+    # ---- the pieces, shared with the streaming engine ----------------------------------------
+    def encode(
+        self, hg: str, lr_up: torch.Tensor, guide: torch.Tensor, extra: torch.Tensor | None = None
+    ) -> Encoded:
+        """Steps 1-4 for a batch of frames: guide and depth encoders, SDM, spatial feature."""
+        guide_feat = self.conv_guide_init[hg](guide)
+        sdm_out, att, sigma = self.feat_extract_f[hg](self.conv_dep_init[hg](lr_up), guide_feat)
+        if extra is not None:
+            sdm_out = torch.cat([sdm_out, extra], dim=1)
+        return Encoded(self.feat_extract[hg](sdm_out), guide_feat, att, sigma)
+
+    def tdm(self, hg: str, branch: str) -> TDM:
+        return self.deform_align[hg][branch]
+
+    def decode(self, hg: str, feats: list[torch.Tensor], base: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Step 8: [S, B1, F1, B2, F2] -> (fused feature, depth, confidence)."""
+        fused = self.reconstruction[hg](torch.cat(feats, dim=1))
+        out = self.final_pred[hg](fused)
+        return fused, out[:, :1] + base, out[:, 1:2]
+
+    # ---- offline forward over whole clips ----------------------------------------------------
+    @staticmethod
+    def temporal_differences(spatial: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Step 5 on (N, T, C, h, w): phi_t = |S_t+1 - S_t| and phihat_t = |S_t+2 - S_t|."""
+        return (
+            temporal_difference(spatial[:, :-1], spatial[:, 1:]),
+            temporal_difference(spatial[:, :-2], spatial[:, 2:]),
+        )
+
+    def propagate(self, hg: str, enc: Encoded, phi: torch.Tensor, phihat: torch.Tensor) -> list[torch.Tensor]:
+        """Step 7 on a clip: all four branches, each branch's TDM terms batched into one call."""
+        n, t = phi.shape[0], phi.shape[1] + 1
+        spatial, guide, att = (v.view(n, t, *v.shape[1:]) for v in (enc.spatial, enc.guide, enc.att))
+        diffs = {1: phi, 2: phihat}
+        x = spatial
+        outs = []
+        for branch in BRANCHES:
+            terms = [(i, j) for i in range(t) for j in neighbours(branch, i, 0, t - 1)]
+            y = list(x.unbind(1))
+            if terms:
+                cur = [i for i, _ in terms]
+                ngb = [j for _, j in terms]
+                keys = [diff_key(i, j) for i, j in terms]
+                res = self.tdm(hg, branch)(
+                    x[:, cur].flatten(0, 1), x[:, ngb].flatten(0, 1),
+                    torch.stack([diffs[gap][:, k] for k, gap in keys], 1).flatten(0, 1),
+                    guide[:, ngb].flatten(0, 1), att[:, cur].flatten(0, 1),
+                ).view(n, len(terms), *x.shape[2:])  # fmt: skip
+                for i in range(t):
+                    parts = [res[:, k] for k, (ti, _) in enumerate(terms) if ti == i]
+                    if parts:
+                        y[i] = parts[0] if len(parts) == 1 else parts[0] + parts[1]
+            x = torch.stack(y, 1)
+            outs.append(x.flatten(0, 1))
+        return outs
+
+    def hourglass(
+        self,
+        hg: str,
+        lr_up: torch.Tensor,
+        guide: torch.Tensor,
+        extra: torch.Tensor | None,
+        base: torch.Tensor,
+        n: int,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """One hourglass on a clip flattened to (N*T, ...): (fused, depth, confidence, differences)."""
+        enc = self.encode(hg, lr_up, guide, extra)
+        spatial = enc.spatial.view(n, -1, *enc.spatial.shape[1:])
+        phi, phihat = self.temporal_differences(spatial)
+        fused, depth, conf = self.decode(hg, [enc.spatial, *self.propagate(hg, enc, phi, phihat)], base)
+        sigma = enc.sigma.view(n, -1, *enc.sigma.shape[1:])
+        return fused, depth, conf, {"sigma": sigma, "phi": phi, "phihat": phihat}
+
+    def forward(self, lr: torch.Tensor, guide: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        self.check_inputs(lr, guide)
+        n, t = lr.shape[:2]
+        lr_up = self.enlarge_depth(lr.flatten(0, 1))
+        base = self.base_depth(lr_up)
+        fused1, d1, c1, diffs1 = self.hourglass("hg_1", lr_up, guide.flatten(0, 1), None, base, n)
+        _, d2, c2, diffs2 = self.hourglass("hg_2", lr_up, torch.cat([d1, c1], 1), fused1, base, n)
+        depth, w1, w2 = fuse(d1, c1, d2, c2)
+
+        def clip(x: torch.Tensor) -> torch.Tensor:
+            return x.view(n, t, *x.shape[1:])
+
+        extras = {"rgb_depth": clip(d1), "d_depth": clip(d2), "rgb_conf": clip(w1), "d_conf": clip(w2)}
+        for k, diffs in ((1, diffs1), (2, diffs2)):
+            extras.update({f"{name}_{k}": value for name, value in diffs.items()})
+        return clip(depth), extras
