@@ -1,0 +1,185 @@
+"""Pair RGB and depth messages by header stamp with ApproximateTime semantics.
+
+Two implementations of one small interface (``add(index, msg)``, ``pending()``,
+``clear(reason)``), both calling ``on_pair(msg0, msg1)`` for each pair and
+``on_drop(index, msg, reason)`` for every message that leaves without a partner:
+
+- :class:`ApproximateTimePairer`, the package's own, is the algorithm of
+  ``message_filters.ApproximateTimeSynchronizer`` (ROS 2 Python) for two inputs:
+  each input keeps a dict ``stamp_ns -> msg`` of at most ``queue_size``
+  entries (the smallest stamp is evicted first; a repeated stamp replaces the
+  earlier message); a new message pairs with the nearest-stamped message of the
+  other input if ``|dt| < slop`` (strict, so ``slop = 0`` never pairs); both
+  leave their queues; unpaired older messages stay until evicted.
+- :class:`MessageFiltersPairer` delegates to ``message_filters`` where it is
+  importable (a ROS 2 install), adding what it lacks: drop reports, found by
+  diffing its queues around each call.
+
+Neither creates subscriptions: the node subscribes with its own QoS and calls
+``add``, which avoids message_filters' ``Subscriber`` defaulting to reliable
+QoS and never matching best-effort sensor publishers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+PairCallback = Callable[[Any, Any], None]
+DropCallback = Callable[[int, Any, str], None]
+
+DROP_QUEUE_OVERFLOW = "queue_overflow"  # evicted unpaired, its input's queue was full
+DROP_DUPLICATE_STAMP = "duplicate_stamp"  # replaced by a later message with the same stamp
+
+
+def stamp_ns(msg: Any) -> int:
+    """Header stamp of a ROS message in integer nanoseconds."""
+    stamp = msg.header.stamp
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def _ignore_drop(index: int, msg: Any, reason: str) -> None:
+    """Default drop callback for callers that only read counters."""
+
+
+class Pairer(Protocol):
+    """What the node needs from a pairing implementation."""
+
+    def add(self, index: int, msg: Any) -> None: ...
+
+    def pending(self) -> tuple[int, int]: ...
+
+    def clear(self, reason: str) -> None: ...
+
+
+class ApproximateTimePairer:
+    """message_filters' ApproximateTimeSynchronizer algorithm for two inputs, with drop reports."""
+
+    name = "stdnet_ros"
+
+    def __init__(
+        self, queue_size: int, slop: float, on_pair: PairCallback, on_drop: DropCallback | None = None
+    ) -> None:
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be >= 1, got {queue_size}")
+        self._queue_size = queue_size
+        self._slop_ns = int(slop * 1e9)  # as rclpy.duration.Duration(seconds=slop)
+        self._on_pair = on_pair
+        self._on_drop = on_drop or _ignore_drop
+        self._queues: tuple[dict[int, Any], dict[int, Any]] = ({}, {})
+        self._lock = threading.Lock()
+
+    def add(self, index: int, msg: Any) -> None:
+        """Queue ``msg`` on input ``index`` (0 or 1) and emit a pair if one forms."""
+        stamp = stamp_ns(msg)
+        dropped: list[tuple[int, Any, str]] = []
+        pair: tuple[Any, Any] | None = None
+        with self._lock:
+            mine, other = self._queues[index], self._queues[1 - index]
+            if stamp in mine:
+                dropped.append((index, mine[stamp], DROP_DUPLICATE_STAMP))
+            mine[stamp] = msg
+            while len(mine) > self._queue_size:
+                oldest = min(mine)
+                dropped.append((index, mine.pop(oldest), DROP_QUEUE_OVERFLOW))
+            near = [(abs(s - stamp), s) for s in other if abs(s - stamp) <= self._slop_ns]
+            if near and stamp in mine:
+                delta, partner = min(near, key=lambda d: d[0])  # first of equals, as sorted() keeps
+                if delta < self._slop_ns:
+                    msgs = (mine.pop(stamp), other.pop(partner))
+                    pair = msgs if index == 0 else (msgs[1], msgs[0])
+        for args in dropped:
+            self._on_drop(*args)
+        if pair is not None:
+            self._on_pair(*pair)
+
+    def pending(self) -> tuple[int, int]:
+        """Messages waiting for a partner on each input."""
+        with self._lock:
+            return len(self._queues[0]), len(self._queues[1])
+
+    def clear(self, reason: str) -> None:
+        """Drop everything waiting (e.g. after a parameter change), reporting ``reason``."""
+        with self._lock:
+            waiting = [(i, m) for i, q in enumerate(self._queues) for m in q.values()]
+            for q in self._queues:
+                q.clear()
+        for index, msg in waiting:
+            self._on_drop(index, msg, reason)
+
+
+class MessageFiltersPairer:
+    """``message_filters.ApproximateTimeSynchronizer`` behind the same interface, plus drop reports."""
+
+    name = "message_filters"
+
+    def __init__(
+        self, queue_size: int, slop: float, on_pair: PairCallback, on_drop: DropCallback | None = None
+    ) -> None:
+        import message_filters  # only on a ROS 2 install
+
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be >= 1, got {queue_size}")
+        self._inputs = (message_filters.SimpleFilter(), message_filters.SimpleFilter())
+        self._sync = message_filters.ApproximateTimeSynchronizer(list(self._inputs), queue_size, slop)
+        self._sync.registerCallback(self._paired)
+        self._on_pair = on_pair
+        self._on_drop = on_drop or _ignore_drop
+        self._just_paired: list[Any] = []
+        self._lock = threading.Lock()
+
+    def _paired(self, msg0: Any, msg1: Any) -> None:
+        self._just_paired.extend((msg0, msg1))
+
+    def add(self, index: int, msg: Any) -> None:
+        """Feed ``msg`` to input ``index``; report what message_filters silently discarded."""
+        stamp = stamp_ns(msg)
+        with self._lock:
+            queue = self._sync.queues[index]
+            before = list(queue.items())
+            self._just_paired.clear()
+            self._inputs[index].signalMessage(msg)
+            paired = list(self._just_paired)
+            kept = {id(m) for m in queue.values()} | {id(m) for m in paired}
+            dropped = [
+                (index, m, DROP_DUPLICATE_STAMP if s == stamp else DROP_QUEUE_OVERFLOW)
+                for s, m in before
+                if id(m) not in kept
+            ]
+            if id(msg) not in kept:
+                dropped.append((index, msg, DROP_QUEUE_OVERFLOW))
+        for args in dropped:
+            self._on_drop(*args)
+        if paired:
+            self._on_pair(*paired)
+
+    def pending(self) -> tuple[int, int]:
+        """Messages waiting for a partner on each input."""
+        with self._lock:
+            return len(self._sync.queues[0]), len(self._sync.queues[1])
+
+    def clear(self, reason: str) -> None:
+        """Drop everything waiting, reporting ``reason``."""
+        with self._lock:
+            waiting = [(i, m) for i, q in enumerate(self._sync.queues) for m in q.values()]
+            for q in self._sync.queues:
+                q.clear()
+        for index, msg in waiting:
+            self._on_drop(index, msg, reason)
+
+
+def available_implementations() -> list[type]:
+    """Every pairing implementation importable here, message_filters first when present."""
+    try:
+        import message_filters  # noqa: F401
+    except ImportError:
+        return [ApproximateTimePairer]
+    return [MessageFiltersPairer, ApproximateTimePairer]
+
+
+def make_pairer(
+    queue_size: int, slop: float, on_pair: PairCallback, on_drop: DropCallback | None = None
+) -> ApproximateTimePairer | MessageFiltersPairer:
+    """message_filters where importable (what ROS users know), else the package's own equivalent."""
+    return available_implementations()[0](queue_size, slop, on_pair, on_drop)
