@@ -1,0 +1,174 @@
+"""Reading and writing STDNet checkpoints safely.
+
+Accepted: the authors' released ``.pth`` files (a plain ``Video_Rec`` state
+dict, possibly inside ``state_dict``/``params`` and with ``module.`` or
+``Video_Rec.`` prefixes), our own format (the same weights plus metadata, as
+``.safetensors`` or ``.pth``), and any safetensors file of those weights.
+Nothing is unpickled beyond tensors and plain containers: ``torch.load`` runs
+with ``weights_only=True``, so a file carrying code is refused, not run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+from stdnet_ros import __version__
+from stdnet_ros.model.stdnet import SCALES, STDNet
+
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+FORMAT_TAG = "stdnet_ros"
+WRAPPER_KEYS = ("state_dict", "params", "params_ema", "model")
+PREFIXES = ("module.", "Video_Rec.")
+DEFAULT_MAX_DEPTH = 40.0  # DyDToF's normalisation, used when a checkpoint does not say
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used, with the reason in its message."""
+
+
+@dataclass
+class CheckpointMeta:
+    """What a checkpoint must tell besides its weights."""
+
+    scale: int
+    mid_channels: int
+    head_channels: int = 64
+    max_depth: float = DEFAULT_MAX_DEPTH
+    name: str = ""
+    trained_on: str = "unknown"
+    version: str = __version__
+    extra: dict = field(default_factory=dict)
+
+
+def default_checkpoint(scale: int) -> Path:
+    """The embedded default model for a scale, shipped inside the package."""
+    return WEIGHTS_DIR / f"default_x{scale}.safetensors"
+
+
+def _strip(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    for prefix in PREFIXES:
+        if state and all(k.startswith(prefix) for k in state):
+            state = {k[len(prefix) :]: v for k, v in state.items()}
+    return state
+
+
+def _unwrap(obj: object, path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """Find the tensor dict (and our metadata if present) inside a loaded .pth object."""
+    meta = {}
+    if isinstance(obj, dict) and isinstance(obj.get(FORMAT_TAG), dict):
+        meta = obj[FORMAT_TAG]
+    while isinstance(obj, dict) and not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        inner = next((obj[k] for k in WRAPPER_KEYS if isinstance(obj.get(k), dict)), None)
+        if inner is None:
+            raise CheckpointError(
+                f"{path}: no state dict found (top-level keys: {sorted(map(str, obj))[:10]})"
+            )
+        obj = inner
+    if not isinstance(obj, dict) or not obj:
+        raise CheckpointError(f"{path}: not a checkpoint (holds {type(obj).__name__}, not a dict of tensors)")
+    return _strip(obj), meta
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """Return (state dict, metadata dict) from any accepted format, never running pickled code."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    if path.suffix == ".safetensors":
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                header = f.metadata() or {}
+            state = load_file(str(path))
+        except (SafetensorError, OSError) as err:
+            raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from err
+        meta = json.loads(header[FORMAT_TAG]) if FORMAT_TAG in header else {}
+        return _strip(state), meta
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
+        raise CheckpointError(f"{path}: refused or unreadable as a weights-only checkpoint ({err})") from err
+    return _unwrap(obj, path)
+
+
+def infer_meta(state: dict[str, torch.Tensor], meta: dict, scale: int | None, path: Path) -> CheckpointMeta:
+    """Channels from tensor shapes; scale from metadata, the caller, or an 'X4'-style file name."""
+    try:
+        mid = state["conv_dep_init.hg_1.0.weight"].shape[0]
+        head = state["final_pred.hg_1.6.weight"].shape[1]
+    except KeyError as err:
+        raise CheckpointError(f"{path}: not an STDNet checkpoint (missing {err.args[0]})") from None
+    named = re.search(r"[xX](4|8|16)(?!\d)", path.stem)
+    known = meta.get("scale") or (int(named.group(1)) if named else None)
+    if scale is not None and known is not None and int(known) != scale:
+        raise CheckpointError(f"{path}: trained for x{known}, but x{scale} was asked for")
+    scale = scale or known
+    if scale is None:
+        raise CheckpointError(f"{path}: scale unknown (not in metadata or file name); pass it explicitly")
+    if int(scale) not in SCALES:
+        raise CheckpointError(f"{path}: scale x{scale} is not one of {SCALES}")
+    fields = {k: meta[k] for k in ("max_depth", "name", "trained_on", "version", "extra") if k in meta}
+    fields["name"] = fields.get("name") or path.stem
+    return CheckpointMeta(scale=int(scale), mid_channels=mid, head_channels=head, **fields)
+
+
+def check_state(model: STDNet, state: dict[str, torch.Tensor], path: Path) -> None:
+    """List every missing, unexpected or mis-shaped tensor rather than failing on the first."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [
+        f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing keys ({len(missing)}): {', '.join(missing[:20])}")
+    if unexpected:
+        problems.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected[:20])}")
+    if shapes:
+        problems.append(f"shape mismatches (file vs model): {'; '.join(shapes[:20])}")
+    if problems:
+        raise CheckpointError(f"{path}: " + " | ".join(problems))
+
+
+def load_model(
+    path: str | Path | None, scale: int | None = None, device: str | torch.device = "cpu"
+) -> tuple[STDNet, dict]:
+    """Build an STDNet from a checkpoint (None or '' = the embedded default) in eval mode on device."""
+    if not path:
+        path = default_checkpoint(scale or 4)
+        if not path.is_file():
+            shipped = sorted(p.stem for p in WEIGHTS_DIR.glob("default_x*.safetensors"))
+            raise CheckpointError(f"no embedded default model for x{scale}; shipped: {shipped or 'none'}")
+    path = Path(path)
+    state, raw_meta = read_checkpoint(path)
+    meta = infer_meta(state, raw_meta, scale, path)
+    model = STDNet(scale=meta.scale, mid_channels=meta.mid_channels, head_channels=meta.head_channels)
+    check_state(model, state, path)
+    model.load_state_dict(state)
+    return model.to(device).eval(), asdict(meta)
+
+
+def save_checkpoint(model: STDNet, path: str | Path, **meta: object) -> Path:
+    """Write our format: safetensors with JSON metadata, or a weights-only-loadable .pth by suffix."""
+    path = Path(path)
+    info = CheckpointMeta(
+        scale=model.scale, mid_channels=model.mid_channels, head_channels=model.head_channels, **meta
+    )
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    if path.suffix == ".safetensors":
+        save_file(state, str(tmp), metadata={FORMAT_TAG: json.dumps(asdict(info))})
+    else:
+        torch.save({FORMAT_TAG: asdict(info), "state_dict": state}, tmp)
+    tmp.replace(path)
+    return path

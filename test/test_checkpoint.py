@@ -1,0 +1,139 @@
+"""Checkpoints: the authors' files, our formats, and every way a file can be wrong."""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+import pytest
+import torch
+from golden import case, golden_state, rel_error
+
+from stdnet_ros.model import STDNet
+from stdnet_ros.model.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
+
+
+def tiny(seed: int = 0) -> STDNet:
+    torch.manual_seed(seed)
+    return STDNet(scale=4, mid_channels=8)
+
+
+def same_weights(a: STDNet, b: STDNet) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return list(sa) == list(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_released_checkpoint_loads_and_gives_the_published_outputs(tmp_path: pathlib.Path) -> None:
+    """A file laid out as the authors' X4.pth: plain Video_Rec state dict, scale from the name."""
+    path = tmp_path / "X4.pth"
+    torch.save({k: v.float() for k, v in golden_state().items()}, path)
+    model, meta = load_model(path)
+    assert (meta["scale"], meta["mid_channels"], meta["head_channels"]) == (4, 64, 64)
+    ref = case("x4_t5_8x10")
+    with torch.no_grad():
+        depth, _ = model(torch.from_numpy(ref["lr"]).float(), torch.from_numpy(ref["guide"]).float())
+    assert rel_error(depth, ref["depth"]) < 1e-4
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda sd: {"state_dict": {"module." + k: v for k, v in sd.items()}},
+        lambda sd: {"params": {"Video_Rec." + k: v for k, v in sd.items()}},
+        lambda sd: {"params_ema": sd, "iter": 5},
+    ],
+    ids=["state_dict+module", "params+Video_Rec", "params_ema"],
+)
+def test_wrapped_and_prefixed_state_dicts_load(tmp_path: pathlib.Path, wrap) -> None:
+    model = tiny()
+    path = tmp_path / "net_x4.pth"
+    torch.save(wrap(model.state_dict()), path)
+    loaded, meta = load_model(path)
+    assert meta["mid_channels"] == 8 and meta["scale"] == 4
+    assert same_weights(model, loaded)
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pth"])
+def test_our_format_round_trips_bit_exactly_with_metadata(tmp_path: pathlib.Path, suffix: str) -> None:
+    model = tiny(1)
+    path = save_checkpoint(
+        model, tmp_path / f"ours{suffix}", max_depth=12.5, trained_on="synthetic", name="t"
+    )
+    loaded, meta = load_model(path)
+    assert same_weights(model, loaded)
+    assert meta["max_depth"] == 12.5 and meta["trained_on"] == "synthetic" and meta["name"] == "t"
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_plain_safetensors_without_metadata_loads(tmp_path: pathlib.Path) -> None:
+    from safetensors.torch import save_file
+
+    model = tiny(2)
+    path = tmp_path / "weights_x4.safetensors"
+    save_file(model.state_dict(), str(path))
+    loaded, _ = load_model(path)
+    assert same_weights(model, loaded)
+
+
+class _Payload:
+    """Pickles to a call that would create a file if ever unpickled without weights_only."""
+
+    def __init__(self, marker: pathlib.Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (self.marker,))
+
+
+def test_pickled_callable_is_refused_without_running(tmp_path: pathlib.Path) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil_x4.pth"
+    torch.save({"state_dict": tiny().state_dict(), "hook": _Payload(marker)}, path)
+    with pytest.raises(CheckpointError, match="refused"):
+        read_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_errors_name_the_problem(tmp_path: pathlib.Path) -> None:
+    good = tiny().state_dict()
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_model(tmp_path / "missing.pth")
+    (tmp_path / "junk_x4.pth").write_bytes(b"\x00not a checkpoint")
+    with pytest.raises(CheckpointError, match="unreadable"):
+        load_model(tmp_path / "junk_x4.pth")
+    (tmp_path / "junk.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="safetensors"):
+        load_model(tmp_path / "junk.safetensors", scale=4)
+    torch.save([1, 2, 3], tmp_path / "list_x4.pth")
+    with pytest.raises(CheckpointError, match="not a checkpoint"):
+        load_model(tmp_path / "list_x4.pth")
+    torch.save({"foo.weight": torch.zeros(1)}, tmp_path / "other_x4.pth")
+    with pytest.raises(CheckpointError, match="not an STDNet checkpoint"):
+        load_model(tmp_path / "other_x4.pth")
+
+    broken = dict(good)
+    del broken["final_pred.hg_2.6.bias"]
+    broken["extra.weight"] = torch.zeros(1)
+    broken["reconstruction.hg_1.main.0.bias"] = torch.zeros(3)
+    torch.save(broken, tmp_path / "broken_x4.pth")
+    with pytest.raises(CheckpointError) as err:
+        load_model(tmp_path / "broken_x4.pth")
+    text = str(err.value)
+    assert "missing keys (1): final_pred.hg_2.6.bias" in text
+    assert "unexpected keys (1): extra.weight" in text
+    assert "reconstruction.hg_1.main.0.bias: (3,) vs (8,)" in text
+
+    torch.save(good, tmp_path / "noscale.pth")
+    with pytest.raises(CheckpointError, match="scale unknown"):
+        load_model(tmp_path / "noscale.pth")
+    ours = save_checkpoint(tiny(), tmp_path / "ours.safetensors", max_depth=10.0)
+    with pytest.raises(CheckpointError, match="trained for x4, but x8"):
+        load_model(ours, scale=8)
+
+
+def test_loaded_model_is_in_eval_mode_on_the_device(tmp_path: pathlib.Path) -> None:
+    path = save_checkpoint(tiny(), tmp_path / "m.safetensors", max_depth=10.0)
+    model, _ = load_model(path, device="cpu")
+    assert not model.training
+    assert next(model.parameters()).device.type == "cpu"
+    assert np.isfinite(sum(p.sum().item() for p in model.parameters()))
