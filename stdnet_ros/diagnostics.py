@@ -1,0 +1,120 @@
+"""Rolling node statistics, ROS-free: rates, pairing skew, latency percentiles, drops by reason.
+
+The node records events from its callbacks and worker thread and once a
+second turns :meth:`NodeStats.report` into a ``diagnostic_msgs/DiagnosticStatus``;
+tests and the replay tool can read the same figures without ROS. Times are
+seconds from a monotonic clock supplied by the caller, so the statistics are
+deterministic under test.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, deque
+from dataclasses import dataclass
+
+import numpy as np
+
+OK, WARN, ERROR = 0, 1, 2  # the byte values of diagnostic_msgs/DiagnosticStatus levels
+PERCENTILES = (50, 95, 99)
+
+
+class _Rate:
+    """Events per second over a sliding time window."""
+
+    def __init__(self, window_s: float) -> None:
+        self._window_s = window_s
+        self._times: deque[float] = deque()
+
+    def tick(self, now: float) -> None:
+        self._times.append(now)
+        self._trim(now)
+
+    def _trim(self, now: float) -> None:
+        while self._times and self._times[0] < now - self._window_s:
+            self._times.popleft()
+
+    def hz(self, now: float) -> float:
+        self._trim(now)
+        if len(self._times) < 2:
+            return 0.0
+        span = max(now - self._times[0], self._times[-1] - self._times[0])
+        return (len(self._times) - 1) / span if span > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class FrameTiming:
+    """Timings of one published frame, in seconds."""
+
+    latency_s: float  # receipt of the later message of the pair -> publication
+    queue_wait_s: float  # pair ready -> inference started
+    inference_s: float  # engine time
+
+
+class NodeStats:
+    """Thread-safe rolling statistics of one node."""
+
+    def __init__(self, window_s: float = 5.0, samples: int = 300) -> None:
+        self._lock = threading.Lock()
+        self._window_s = window_s
+        self._rates: dict[str, _Rate] = {}
+        self._counts: Counter[str] = Counter()
+        self._drops: Counter[str] = Counter()
+        self._skew: deque[float] = deque(maxlen=samples)
+        self._timing: deque[FrameTiming] = deque(maxlen=samples)
+
+    def _tick(self, name: str, now: float) -> None:
+        self._rates.setdefault(name, _Rate(self._window_s)).tick(now)
+        self._counts[name] += 1
+
+    def received(self, topic: str, now: float) -> None:
+        """A message arrived on input ``topic`` (counted before any validation)."""
+        with self._lock:
+            self._tick(f"in/{topic}", now)
+
+    def paired(self, skew_s: float, now: float) -> None:
+        """A (RGB, depth) pair formed; ``skew_s`` = |stamp difference|."""
+        with self._lock:
+            self._tick("pairs", now)
+            self._skew.append(abs(skew_s))
+
+    def published(self, timing: FrameTiming, now: float) -> None:
+        """An output frame left the node."""
+        with self._lock:
+            self._tick("out", now)
+            self._timing.append(timing)
+
+    def dropped(self, reason: str, count: int = 1) -> None:
+        """``count`` messages or pairs were discarded because of ``reason``."""
+        with self._lock:
+            self._drops[reason] += count
+
+    def drops(self) -> dict[str, int]:
+        """Drops since start, by reason."""
+        with self._lock:
+            return dict(self._drops)
+
+    def count(self, name: str) -> int:
+        """Events since start: ``in/<topic>``, ``pairs`` or ``out``."""
+        with self._lock:
+            return self._counts[name]
+
+    def report(self, now: float) -> list[tuple[str, str]]:
+        """Key/values for a DiagnosticStatus, in a stable order."""
+        with self._lock:
+            kv = [(f"rate {name} (Hz)", f"{rate.hz(now):.2f}") for name, rate in sorted(self._rates.items())]
+            kv += [(f"count {name}", str(n)) for name, n in sorted(self._counts.items())]
+            kv += _percentiles("pairing skew", list(self._skew))
+            for field in ("latency_s", "queue_wait_s", "inference_s"):
+                kv += _percentiles(field.removesuffix("_s").replace("_", " "),
+                                   [getattr(t, field) for t in self._timing])
+            kv.append(("dropped total", str(sum(self._drops.values()))))
+            kv += [(f"dropped {reason}", str(n)) for reason, n in sorted(self._drops.items())]
+        return kv
+
+
+def _percentiles(label: str, values: list[float]) -> list[tuple[str, str]]:
+    if not values:
+        return [(f"{label} p{p} (ms)", "n/a") for p in PERCENTILES]
+    qs = np.percentile(np.asarray(values, dtype=np.float64), PERCENTILES)
+    return [(f"{label} p{p} (ms)", f"{q * 1e3:.1f}") for p, q in zip(PERCENTILES, qs, strict=True)]
