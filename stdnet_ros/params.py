@@ -1,0 +1,120 @@
+"""The node's parameter table, ROS-free: one place for name, type, default, range and meaning.
+
+The node declares each entry as a ROS parameter with a descriptor built from
+it, the test suite checks ``config/stdnet.yaml`` against it, and
+:func:`validate` gives the reason a value is refused both at start-up and on
+a run-time change. ``apply`` says what a run-time change costs:
+
+- ``live``: takes effect on the next frame;
+- ``engine``: the streaming engine is rebuilt (its window restarts);
+- ``model``: the model is reloaded first and the change is refused if that fails;
+- ``read_only``: fixed at start-up (subscriptions and timers are built from it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SCALES = (4, 8, 16)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One node parameter."""
+
+    name: str
+    default: Any  # its Python type is the parameter's type
+    description: str
+    apply: str = "live"
+    low: float | None = None  # numeric range, inclusive
+    high: float | None = None
+    step: float = 0  # 0 = continuous (ROS descriptor convention)
+    choices: tuple[str, ...] = ()
+
+
+PARAMS: tuple[Param, ...] = (
+    Param("checkpoint", "", "Model file (.safetensors/.pth, ours or the authors'); empty = embedded default",
+          apply="model"),
+    Param("scale", 4, "Upsampling factor: RGB size / depth size (4, 8 or 16)", apply="model",
+          low=4, high=16, step=4),
+    Param("max_depth", 0.0, "Depth in metres that the network sees as 1.0; 0 = the checkpoint's",
+          apply="engine", low=0.0, high=1000.0),
+    Param("window", 7, "Frames the network sees at once (7 as in training)", apply="engine", low=1, high=32,
+          step=1),
+    Param("lookahead", 0, "Future frames each output waits for (latency in frames); < window",
+          apply="engine", low=0, high=31, step=1),
+    Param("max_gap_s", 1.0, "A stamp gap longer than this restarts the engine's window", apply="engine",
+          low=0.01, high=3600.0),
+    Param("device", "auto", "Inference device: auto (cuda if available), cuda or cpu", apply="model",
+          choices=("auto", "cuda", "cpu")),
+    Param("precision", "auto", "Inference precision: auto (fp16 on CUDA, fp32 on CPU), fp16, bf16, fp32",
+          apply="model", choices=("auto", "fp16", "bf16", "fp32")),
+    Param("slop", 0.02, "ApproximateTime pairing: max |RGB stamp - depth stamp| in seconds (strict)",
+          low=0.0001, high=10.0),
+    Param("pair_queue_size", 10, "ApproximateTime pairing: messages kept per input awaiting a partner",
+          low=1, high=1000, step=1),
+    Param("inference_queue_size", 2, "Pairs waiting for inference; when full the oldest is dropped",
+          apply="read_only", low=1, high=100, step=1),
+    Param("qos_reliability", "best_effort", "Input QoS reliability (best_effort = sensor data QoS)",
+          apply="read_only", choices=("best_effort", "reliable")),
+    Param("qos_depth", 5, "Input and output QoS history depth", apply="read_only", low=1, high=1000, step=1),
+    Param("use_compressed_rgb", False, "Subscribe to rgb/compressed (jpeg/png) instead of rgb/image",
+          apply="read_only"),
+    Param("output_encoding", "", "depth_sr/image encoding: empty = the input's, 16UC1 (mm) or 32FC1 (m)",
+          choices=("", "16UC1", "32FC1")),
+    Param("publish_confidence", True, "Publish depth_sr/confidence (32FC1 in [0, 1])"),
+    Param("resize_rgb", True, "Resize RGB to scale x depth size when it differs; false = refuse such pairs"),
+    Param("input_timeout_s", 3.0, "An input silent this long is reported (diagnostics WARN, log)",
+          low=0.1, high=3600.0),
+    Param("diagnostics_period_s", 1.0, "Period of /diagnostics messages", apply="read_only",
+          low=0.05, high=60.0),
+    Param("log_throttle_s", 5.0, "Minimum seconds between repeated log lines of one kind", low=0.0,
+          high=3600.0),
+)
+BY_NAME: dict[str, Param] = {p.name: p for p in PARAMS}
+
+
+def defaults() -> dict[str, Any]:
+    """Every parameter at its default."""
+    return {p.name: p.default for p in PARAMS}
+
+
+def validate(name: str, value: Any, others: dict[str, Any] | None = None) -> str | None:
+    """Why ``value`` is refused for ``name`` (None if acceptable); ``others`` = the other current values."""
+    param = BY_NAME.get(name)
+    if param is None:
+        return f"unknown parameter {name!r}"
+    kind = type(param.default)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if type(value) is not kind:
+        return f"{name} must be {kind.__name__}, got {type(value).__name__} {value!r}"
+    if param.choices and value not in param.choices:
+        return f"{name} must be one of {param.choices}, got {value!r}"
+    if param.low is not None and not param.low <= value <= param.high:
+        return f"{name} must be in [{param.low}, {param.high}], got {value!r}"
+    if name == "scale" and value not in SCALES:
+        return f"scale must be one of {SCALES}, got {value}"
+    merged = {**defaults(), **(others or {}), name: value}
+    if merged["lookahead"] >= merged["window"]:
+        return f"lookahead ({merged['lookahead']}) must be smaller than window ({merged['window']})"
+    return None
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """A params file's ``ros__parameters``, checked against the table (ValueError names each problem)."""
+    data = yaml.safe_load(Path(path).read_text())
+    try:
+        (section,) = data.values()
+        values = section["ros__parameters"]
+    except (AttributeError, KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: expected one node section holding ros__parameters") from err
+    problems = [f"unknown parameter {k!r}" for k in values if k not in BY_NAME]
+    problems += [r for k, v in values.items() if k in BY_NAME and (r := validate(k, v, values))]
+    if problems:
+        raise ValueError(f"{path}: " + "; ".join(problems))
+    return values
