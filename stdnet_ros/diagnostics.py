@@ -60,6 +60,7 @@ class NodeStats:
         self._rates: dict[str, _Rate] = {}
         self._counts: Counter[str] = Counter()
         self._drops: Counter[str] = Counter()
+        self._events: Counter[str] = Counter()
         self._skew: deque[float] = deque(maxlen=samples)
         self._timing: deque[FrameTiming] = deque(maxlen=samples)
 
@@ -89,6 +90,16 @@ class NodeStats:
         with self._lock:
             self._drops[reason] += count
 
+    def noted(self, reason: str) -> None:
+        """Something worth counting happened that did not lose a message (e.g. a size change)."""
+        with self._lock:
+            self._events[reason] += 1
+
+    def events(self) -> dict[str, int]:
+        """Non-dropping events since start, by reason."""
+        with self._lock:
+            return dict(self._events)
+
     def drops(self) -> dict[str, int]:
         """Drops since start, by reason."""
         with self._lock:
@@ -110,6 +121,7 @@ class NodeStats:
                                    [getattr(t, field) for t in self._timing])
             kv.append(("dropped total", str(sum(self._drops.values()))))
             kv += [(f"dropped {reason}", str(n)) for reason, n in sorted(self._drops.items())]
+            kv += [(f"event {reason}", str(n)) for reason, n in sorted(self._events.items())]
         return kv
 
 

@@ -17,6 +17,7 @@ def test_rates_percentiles_and_drops() -> None:
         stats.published(FrameTiming(latency_s=0.01 * (k + 1), queue_wait_s=0.0, inference_s=0.005), t)
     stats.dropped("queue_overflow", 3)
     stats.dropped("worker_busy")
+    stats.noted("depth/image: size_change")
     kv = dict(stats.report(now=2.0))
     assert float(kv["rate in/depth/image (Hz)"]) == pytest.approx(10.0)
     assert float(kv["rate out (Hz)"]) == pytest.approx(10.0)
@@ -26,6 +27,7 @@ def test_rates_percentiles_and_drops() -> None:
     assert float(kv["pairing skew p95 (ms)"]) == pytest.approx(4.0)
     assert kv["dropped total"] == "4" and kv["dropped queue_overflow"] == "3"
     assert stats.drops() == {"queue_overflow": 3, "worker_busy": 1}
+    assert kv["event depth/image: size_change"] == "1" and stats.events() == {"depth/image: size_change": 1}
     assert float(dict(stats.report(now=10.0))["rate out (Hz)"]) == 0.0  # window slid past
 
 
