@@ -58,6 +58,12 @@ except ImportError:
     FrameStatus = None
 
 NODE_NAME = "stdnet_node"
+# Node-relative topic names (a contract: launch remappings and users rely on them).
+TOPICS = {
+    "rgb": "rgb/image", "rgb_compressed": "rgb/compressed", "rgb_info": "rgb/camera_info",
+    "depth": "depth/image", "output": "depth_sr/image", "output_info": "depth_sr/camera_info",
+    "confidence": "depth_sr/confidence", "status": "depth_sr/frame_status",
+}
 RGB, DEPTH = 0, 1
 _TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
           float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
@@ -144,7 +150,7 @@ class StdnetNode(Node):
         self._create_io()
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.create_timer(self.values["diagnostics_period_s"], self._publish_diagnostics)
-        status = "depth_sr/frame_status" if FrameStatus else "/diagnostics only (stdnet_ros_msgs not built)"
+        status = TOPICS["status"] if FrameStatus else "/diagnostics only (stdnet_ros_msgs not built)"
         self.get_logger().info(
             f"ready: model {self._model_name()} x{self.model.meta['scale']} on {self.model.device} "
             f"({self.model.precision}), window {self.values['window']}, lookahead "
@@ -160,17 +166,17 @@ class StdnetNode(Node):
             qos_in = QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
         qos_out = QoSProfile(depth=depth, reliability=qos_in.reliability)
         if self.values["use_compressed_rgb"]:
-            self._rgb_topic = "rgb/compressed"
+            self._rgb_topic = TOPICS["rgb_compressed"]
             self.create_subscription(CompressedImage, self._rgb_topic, self._on_rgb, qos_in)
         else:
-            self._rgb_topic = "rgb/image"
+            self._rgb_topic = TOPICS["rgb"]
             self.create_subscription(Image, self._rgb_topic, self._on_rgb, qos_in)
-        self.create_subscription(Image, "depth/image", self._on_depth, qos_in)
-        self.create_subscription(CameraInfo, "rgb/camera_info", self._on_camera_info, qos_in)
-        self.pub_depth = self.create_publisher(Image, "depth_sr/image", qos_out)
-        self.pub_info = self.create_publisher(CameraInfo, "depth_sr/camera_info", qos_out)
-        self.pub_conf = self.create_publisher(Image, "depth_sr/confidence", qos_out)
-        self.pub_status = FrameStatus and self.create_publisher(FrameStatus, "depth_sr/frame_status", qos_out)
+        self.create_subscription(Image, TOPICS["depth"], self._on_depth, qos_in)
+        self.create_subscription(CameraInfo, TOPICS["rgb_info"], self._on_camera_info, qos_in)
+        self.pub_depth = self.create_publisher(Image, TOPICS["output"], qos_out)
+        self.pub_info = self.create_publisher(CameraInfo, TOPICS["output_info"], qos_out)
+        self.pub_conf = self.create_publisher(Image, TOPICS["confidence"], qos_out)
+        self.pub_status = FrameStatus and self.create_publisher(FrameStatus, TOPICS["status"], qos_out)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
     def _new_pairer(self) -> Any:
@@ -192,7 +198,7 @@ class StdnetNode(Node):
         self._warn(key, f"dropped a {topic} message: {err}")
 
     def _drop_unpaired(self, index: int, msg: _Decoded, reason: str) -> None:
-        topic = self._rgb_topic if index == RGB else "depth/image"
+        topic = self._rgb_topic if index == RGB else TOPICS["depth"]
         self.stats.dropped(f"{topic}: {reason}")
         self._warn(f"unpaired {topic}", f"{topic} message at {stamp_ns(msg) / 1e9:.3f} s left unpaired "
                    f"({reason}); check the slop ({self.values['slop']} s) and the two inputs' stamps")
@@ -219,14 +225,14 @@ class StdnetNode(Node):
 
     def _on_depth(self, msg: Image) -> None:
         now = time.monotonic()
-        self.stats.received("depth/image", now)
-        self.monitor.received("depth/image", now)
+        self.stats.received(TOPICS["depth"], now)
+        self.monitor.received(TOPICS["depth"], now)
         try:
             depth = image_to_depth(msg)
         except ImageFormatError as err:
-            self._bad("depth/image", err)
+            self._bad(TOPICS["depth"], err)
             return
-        self._admit(DEPTH, "depth/image", _Decoded(msg.header, depth, msg.encoding, now))
+        self._admit(DEPTH, TOPICS["depth"], _Decoded(msg.header, depth, msg.encoding, now))
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         with self._lock:
@@ -289,7 +295,7 @@ class StdnetNode(Node):
         if self.pub_status:
             stats = self.stats
             fields = status_fields(result, now, self.values["window"], self.values["lookahead"],
-                                   stats.count("in/depth/image"), stats.count("out"), stats.drops())
+                                   stats.count(f"in/{TOPICS['depth']}"), stats.count("out"), stats.drops())
             self.pub_status.publish(FrameStatus(header=header, **fields))
 
     # ---- diagnostics (timer) ------------------------------------------------------------------
@@ -298,7 +304,7 @@ class StdnetNode(Node):
 
     def _publish_diagnostics(self) -> None:
         now = time.monotonic()
-        silent = self.monitor.silent([self._rgb_topic, "depth/image"], now, self.values["input_timeout_s"])
+        silent = self.monitor.silent([self._rgb_topic, TOPICS["depth"]], now, self.values["input_timeout_s"])
         for problem in silent:
             self._warn(f"silent {problem.detail.split(':')[0]}", problem.detail)
         level, message = OK, "running"
@@ -312,7 +318,7 @@ class StdnetNode(Node):
             ("window", str(self.values["window"])), ("lookahead", str(self.values["lookahead"])),
             ("inference queue", str(self.worker.waiting())),
             ("pairing queues (rgb, depth)", str(self.pairer.pending())),
-            ("frame status topic", "depth_sr/frame_status" if FrameStatus else "not built (stdnet_ros_msgs)"),
+            ("frame status topic", TOPICS["status"] if FrameStatus else "not built (stdnet_ros_msgs)"),
             *self.stats.report(now),
         ]
         status = DiagnosticStatus(

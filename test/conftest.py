@@ -1,0 +1,34 @@
+"""Shared fixtures: an isolated ROS 2 domain per test process, and a tiny checkpoint."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ros_domain_id() -> int:
+    """A ROS_DOMAIN_ID of this process's own (inherited by nodes it starts), on loopback only.
+
+    Parallel test runs on one machine would otherwise see each other's topics.
+    """
+    domain = 1 + os.getpid() % 100
+    os.environ["ROS_DOMAIN_ID"] = str(domain)
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    return domain
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised x4 STDNet small enough for node tests to run in seconds."""
+    import torch
+
+    from stdnet_ros.model import STDNet
+    from stdnet_ros.model.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = STDNet(scale=4, mid_channels=4, head_channels=8)
+    return save_checkpoint(model, tmp_path_factory.mktemp("model") / "tiny_x4.safetensors",
+                           max_depth=10.0, name="tiny-test")
