@@ -1,0 +1,190 @@
+"""A real-DDS test bench for stdnet_node: a probe node that publishes synthetic inputs and records outputs.
+
+Used by the node tests in this process (with the node in the same executor)
+and across processes (the node started from its entry point). No mocks: the
+messages travel through rclpy and Fast DDS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import cv2
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+
+from stdnet_ros.conversion import encode_depth, fill_image
+
+H, W, SCALE = 32, 40, 4  # RGB size; depth is H/SCALE x W/SCALE
+RGB_FRAME, DEPTH_FRAME = "rgb_optical", "depth_optical"
+K = [30.0, 0.0, 20.0, 0.0, 30.0, 16.0, 0.0, 0.0, 1.0]
+
+
+def rgb_pixels(k: int, h: int = H, w: int = W) -> np.ndarray:
+    """A moving gradient with an edge, different per frame."""
+    y, x = np.mgrid[0:h, 0:w]
+    img = np.stack([(x * 6 + k * 5) % 256, (y * 8) % 256, np.where(x > w // 2, 200, 40)], axis=2)
+    return img.astype(np.uint8)
+
+
+def depth_metres(k: int, h: int = H // SCALE, w: int = W // SCALE) -> np.ndarray:
+    """A slanted plane 1-3 m with a nearer box, one invalid pixel."""
+    x = np.mgrid[0:h, 0:w][1]
+    depth = (1.0 + 2.0 * x / w + 0.01 * k).astype(np.float32)
+    depth[h // 4 : h // 2, w // 4 : w // 2] = 0.8
+    depth[0, 0] = np.nan
+    return depth
+
+
+def stamp_of(t: float) -> tuple[int, int]:
+    sec = int(t)
+    return sec, round((t - sec) * 1e9)
+
+
+def image_msg(array: np.ndarray, encoding: str, t: float, frame_id: str) -> Image:
+    """An Image of ``array`` already in ``encoding``'s layout."""
+    msg = fill_image(Image(), array, encoding)
+    msg.header.stamp.sec, msg.header.stamp.nanosec = stamp_of(t)
+    msg.header.frame_id = frame_id
+    return msg
+
+
+def rgb_msg(k: int, t: float, encoding: str = "rgb8", h: int = H, w: int = W) -> Image:
+    rgb = rgb_pixels(k, h, w)
+    layout = {
+        "rgb8": rgb, "bgr8": rgb[:, :, ::-1], "mono8": rgb[:, :, 0],
+        "rgba8": np.dstack([rgb, np.full((h, w), 255, np.uint8)]),
+        "bgra8": np.dstack([rgb[:, :, ::-1], np.full((h, w), 255, np.uint8)]),
+    }[encoding]
+    return image_msg(layout, encoding, t, RGB_FRAME)
+
+
+def compressed_rgb_msg(k: int, t: float) -> CompressedImage:
+    ok, buf = cv2.imencode(".png", rgb_pixels(k)[:, :, ::-1])
+    assert ok
+    msg = CompressedImage(format="png", data=buf.tobytes())
+    msg.header.stamp.sec, msg.header.stamp.nanosec = stamp_of(t)
+    msg.header.frame_id = RGB_FRAME
+    return msg
+
+
+def depth_msg(k: int, t: float, encoding: str = "16UC1", h: int = H // SCALE, w: int = W // SCALE) -> Image:
+    return image_msg(encode_depth(depth_metres(k, h, w), encoding), encoding, t, DEPTH_FRAME)
+
+
+def camera_info_msg(t: float, h: int = H, w: int = W) -> CameraInfo:
+    sx, sy = w / W, h / H
+    info = CameraInfo(width=w, height=h, distortion_model="plumb_bob", d=[0.0] * 5)
+    info.k = [K[0] * sx, 0.0, K[2] * sx, 0.0, K[4] * sy, K[5] * sy, 0.0, 0.0, 1.0]
+    info.p = [K[0] * sx, 0.0, K[2] * sx, 0.0, 0.0, K[4] * sy, K[5] * sy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    info.header.stamp.sec, info.header.stamp.nanosec = stamp_of(t)
+    info.header.frame_id = RGB_FRAME
+    return info
+
+
+def unique_namespace(tag: str) -> str:
+    return f"/{tag}_{os.getpid()}_{time.monotonic_ns() % 1_000_000}"
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, step: float = 0.02) -> Any:
+    """Poll ``predicate`` until truthy; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(step)
+
+
+class Probe:
+    """Publishes the node's inputs and records its outputs, spinning its own executor thread."""
+
+    def __init__(self, namespace: str, extra_nodes: tuple[Node, ...] = (), context: Any = None) -> None:
+        self.context = context
+        self.node = rclpy.create_node("probe", namespace=namespace, context=context)
+        qos = qos_profile_sensor_data
+        n = self.node
+        self.pub_rgb = n.create_publisher(Image, "rgb/image", qos)
+        self.pub_rgb_compressed = n.create_publisher(CompressedImage, "rgb/compressed", qos)
+        self.pub_info = n.create_publisher(CameraInfo, "rgb/camera_info", qos)
+        self.pub_depth = n.create_publisher(Image, "depth/image", qos)
+        self.outputs: list[Image] = []
+        self.infos: list[CameraInfo] = []
+        self.confidences: list[Image] = []
+        self.diagnostics: list[DiagnosticArray] = []
+        n.create_subscription(Image, "depth_sr/image", self.outputs.append, qos)
+        n.create_subscription(CameraInfo, "depth_sr/camera_info", self.infos.append, qos)
+        n.create_subscription(Image, "depth_sr/confidence", self.confidences.append, qos)
+        n.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+        self._namespace = namespace
+        self.executor = SingleThreadedExecutor(context=context)
+        for node in (n, *extra_nodes):
+            self.executor.add_node(node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        with contextlib.suppress(ExternalShutdownException):  # the context may end first
+            self.executor.spin()
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        if any(s.name.startswith(f"{self._namespace}/stdnet_node") for s in msg.status):
+            self.diagnostics.append(msg)
+
+    def connected(self, timeout: float = 10.0) -> bool:
+        """Both directions matched over DDS (inputs have a subscriber, outputs a publisher)."""
+        sub = self.node.get_publishers_info_by_topic
+
+        def ready() -> bool:
+            ns = self._namespace
+            rgb = self.pub_rgb.get_subscription_count() + self.pub_rgb_compressed.get_subscription_count()
+            inputs = rgb and self.pub_depth.get_subscription_count()
+            return bool(inputs and sub(f"{ns}/depth_sr/image") and sub("/diagnostics"))
+
+        return bool(wait_for(ready, timeout))
+
+    def send(self, k: int, t: float, rgb: Any, depth: Any, info: CameraInfo | None = None,
+             expect_output: bool = True, timeout: float = 10.0) -> Image | None:
+        """Publish one frame's messages; wait for the node's output for it if one is expected."""
+        before = len(self.outputs)
+        if info is not None:
+            self.pub_info.publish(info)
+        pub = self.pub_rgb_compressed if isinstance(rgb, CompressedImage) else self.pub_rgb
+        if rgb is not None:
+            pub.publish(rgb)
+        if depth is not None:
+            self.pub_depth.publish(depth)
+        if not expect_output:
+            time.sleep(0.05)
+            return None
+        wait_for(lambda: len(self.outputs) > before, timeout)
+        return self.outputs[-1] if len(self.outputs) > before else None
+
+    def status(self) -> dict[str, str]:
+        """Key/values of the node's latest /diagnostics status (empty before the first)."""
+        if not self.diagnostics:
+            return {}
+        (status,) = [s for s in self.diagnostics[-1].status if s.name.startswith(f"{self._namespace}/")]
+        return {kv.key: kv.value for kv in status.values} | {"_level": str(status.level[0]),
+                                                             "_message": status.message}
+
+    def fresh_status(self, timeout: float = 5.0) -> dict[str, str]:
+        """The first /diagnostics status published after now."""
+        count = len(self.diagnostics)
+        wait_for(lambda: len(self.diagnostics) > count, timeout)
+        return self.status()
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self._thread.join(5.0)
+        self.node.destroy_node()

@@ -1,0 +1,131 @@
+"""stdnet_node in this process, fed and read over real DDS by a probe node.
+
+Checks each output's size, encoding, stamp (the depth's), frame_id (the
+RGB's), camera_info and confidence for 16UC1 and 32FC1 depth and every RGB
+encoding, RGB resizing, compressed RGB, the output encoding parameter, and
+run-time parameter changes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rclpy
+from rclpy.parameter import Parameter
+from ros_harness import (
+    RGB_FRAME,
+    Probe,
+    camera_info_msg,
+    compressed_rgb_msg,
+    depth_msg,
+    rgb_msg,
+    unique_namespace,
+)
+
+from stdnet_ros.conversion import image_to_depth
+from stdnet_ros.node import StdnetNode
+
+pytestmark = pytest.mark.ros
+RGB_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
+SKEW = 0.004  # RGB stamp = depth stamp + SKEW, within the default slop
+
+
+@pytest.fixture(scope="module")
+def context() -> Iterator[rclpy.Context]:
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=int(os.environ["ROS_DOMAIN_ID"]))
+    yield ctx
+    rclpy.shutdown(context=ctx)
+
+
+@pytest.fixture
+def bench(context: rclpy.Context, tiny_checkpoint: Path, request: pytest.FixtureRequest) -> Iterator[Probe]:
+    """The node (parameters from the test's ``params`` mark) and a connected probe."""
+    mark = request.node.get_closest_marker("params")
+    params = {"checkpoint": str(tiny_checkpoint), "window": 3, **(mark.kwargs if mark else {})}
+    ns = unique_namespace("inproc")
+    node = StdnetNode(context=context, namespace=ns,
+                      parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+    probe = Probe(ns, extra_nodes=(node,), context=context)
+    probe.stdnet = node
+    assert probe.connected(), "probe and node did not discover each other over DDS"
+    yield probe
+    probe.close()
+    node.destroy_node()
+
+
+def _check_output(out, depth_encoding: str, t_depth: float, size: tuple[int, int] = (32, 40)) -> np.ndarray:
+    assert out is not None, "no output arrived"
+    assert (out.height, out.width) == size
+    assert out.encoding == depth_encoding
+    assert (out.header.stamp.sec, out.header.stamp.nanosec) == (int(t_depth), round((t_depth % 1) * 1e9))
+    assert out.header.frame_id == RGB_FRAME
+    depth = image_to_depth(out)
+    valid = depth[np.isfinite(depth)]
+    assert valid.size > 0.5 * depth.size and (valid > 0).all() and (valid <= 10.0).all()
+    return depth
+
+
+@pytest.mark.parametrize("depth_encoding", ["16UC1", "32FC1"])
+def test_outputs_for_every_rgb_encoding(bench: Probe, depth_encoding: str) -> None:
+    for k, rgb_encoding in enumerate(RGB_ENCODINGS * 2):
+        t = 100.0 + 0.1 * k
+        out = bench.send(k, t, rgb_msg(k, t + SKEW, rgb_encoding), depth_msg(k, t, depth_encoding),
+                         info=camera_info_msg(t + SKEW))
+        _check_output(out, depth_encoding, t)
+    info, conf = bench.infos[-1], bench.confidences[-1]
+    assert info.header == bench.outputs[-1].header and (info.width, info.height) == (40, 32)
+    assert list(info.k) == list(camera_info_msg(0).k)
+    assert conf.encoding == "32FC1" and conf.header == bench.outputs[-1].header
+    confidence = np.frombuffer(conf.data, np.float32)
+    assert confidence.size == 32 * 40 and confidence.min() >= 0 and confidence.max() <= 1
+    assert bench.stdnet.stats.drops() == {}
+
+
+def test_larger_rgb_is_resized_and_camera_info_follows(bench: Probe) -> None:
+    for k in range(3):
+        t = 200.0 + 0.1 * k
+        out = bench.send(k, t, rgb_msg(k, t, "bgr8", h=64, w=80), depth_msg(k, t),
+                         info=camera_info_msg(t, h=64, w=80))
+        _check_output(out, "16UC1", t)
+    info = bench.infos[-1]
+    assert (info.width, info.height) == (40, 32)
+    np.testing.assert_allclose(info.k, camera_info_msg(0).k)
+    np.testing.assert_allclose(info.p, camera_info_msg(0).p)
+
+
+@pytest.mark.params(output_encoding="32FC1", publish_confidence=False, use_compressed_rgb=True)
+def test_compressed_rgb_and_output_encoding_parameter(bench: Probe) -> None:
+    for k in range(3):
+        t = 300.0 + 0.1 * k
+        _check_output(bench.send(k, t, compressed_rgb_msg(k, t), depth_msg(k, t, "16UC1")), "32FC1", t)
+    assert bench.confidences == []
+
+
+@pytest.mark.params(lookahead=1)
+def test_lookahead_output_carries_the_older_frames_stamp(bench: Probe) -> None:
+    assert bench.send(0, 400.0, rgb_msg(0, 400.0), depth_msg(0, 400.0), expect_output=False) is None
+    out = bench.send(1, 400.1, rgb_msg(1, 400.1), depth_msg(1, 400.1))
+    _check_output(out, "16UC1", 400.0)
+
+
+def test_run_time_parameter_changes(bench: Probe, tmp_path: Path) -> None:
+    node = bench.stdnet
+    result = node.set_parameters([Parameter("checkpoint", value=str(tmp_path / "missing.safetensors"))])[0]
+    assert not result.successful and "kept the running model" in result.reason
+    assert not node.set_parameters([Parameter("qos_depth", value=3)])[0].successful
+    result = node.set_parameters([Parameter("lookahead", value=5)])[0]
+    assert not result.successful and "smaller than window" in result.reason
+    assert node.set_parameters([Parameter("window", value=5), Parameter("slop", value=0.01)])[0].successful
+    for k in range(3):  # the swap happens between frames; outputs keep coming
+        t = 500.0 + 0.1 * k
+        _check_output(bench.send(k, t, rgb_msg(k, t), depth_msg(k, t)), "16UC1", t)
+    assert node.pipeline.window == 5 and node.get_parameter("window").value == 5
+    status = bench.fresh_status()
+    assert status["window"] == "5" and status["model"] == "tiny-test" and status["_level"] == "0"
+    assert status["device"] == "cpu" and status["precision"] == "fp32"
+    assert int(status["count out"]) >= 3 and status["latency p50 (ms)"] != "n/a"
