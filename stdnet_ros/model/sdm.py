@@ -7,6 +7,8 @@ guide feature and a spatial attention that decides how much RGB to let in.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -42,6 +44,23 @@ def dynamic_filter(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     return (patches * kernels).sum(dim=2)
 
 
+@dataclass
+class Steering:
+    """The half of the SDM that depends on the depth feature alone (cacheable per frame)."""
+
+    feat: torch.Tensor  # depth feature F
+    att: torch.Tensor  # spatial attention A
+    sigma: torch.Tensor  # high-frequency residue of F
+    kernels: torch.Tensor  # per-pixel dynamic filters (N, C, 9, h, w)
+
+    @classmethod
+    def cat(cls, items: list[Steering]) -> Steering:
+        """Batch several frames' steerings into one."""
+        return cls(
+            *(torch.cat([getattr(s, name) for s in items]) for name in ("feat", "att", "sigma", "kernels"))
+        )
+
+
 class SDM(nn.Module):
     """Fuses depth feature F and guide feature R, steered by F's spatial differences."""
 
@@ -54,13 +73,12 @@ class SDM(nn.Module):
         self.rg = ResidualGroup(2 * ch, 1)
         self.conv_re = conv(2 * ch, ch, 1)
 
-    def forward(
-        self, feat: torch.Tensor, guide: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Returns (fused feature, spatial attention A, difference sigma)."""
+    def steer(self, feat: torch.Tensor) -> Steering:
         sigma = high_frequency(feat)
         kernels = self.kg(self.conv_diff(F.leaky_relu(sigma, LRELU_SLOPE)))
         stats = torch.cat([sigma.mean(dim=1, keepdim=True), sigma.amax(dim=1, keepdim=True)], dim=1)
-        att = torch.sigmoid(self.conv_du(stats))
-        guide = att * guide + self.beta * dynamic_filter(guide, kernels)
-        return self.conv_re(self.rg(torch.cat([feat, guide], dim=1))), att, sigma
+        return Steering(feat, torch.sigmoid(self.conv_du(stats)), sigma, kernels)
+
+    def fuse(self, steering: Steering, guide: torch.Tensor) -> torch.Tensor:
+        guide = steering.att * guide + self.beta * dynamic_filter(guide, steering.kernels)
+        return self.conv_re(self.rg(torch.cat([steering.feat, guide], dim=1)))

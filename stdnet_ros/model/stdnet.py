@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 from stdnet_ros.model.blocks import RBIC, PixelShufflePack, conv, lrelu
 from stdnet_ros.model.propagation import BRANCHES, diff_key, neighbours
-from stdnet_ros.model.sdm import SDM
+from stdnet_ros.model.sdm import SDM, Steering
 from stdnet_ros.model.tdm import TDM
 
 HOURGLASSES = ("hg_1", "hg_2")
@@ -121,15 +121,25 @@ class STDNet(nn.Module):
         return F.interpolate(lr_up, scale_factor=4, mode="bilinear", align_corners=False)
 
     # ---- the pieces, shared with the streaming engine ----------------------------------------
+    def steer(self, hg: str, lr_up: torch.Tensor) -> Steering:
+        """Depth encoder and the depth-only half of the SDM: per frame, independent of the guide."""
+        return self.feat_extract_f[hg].steer(self.conv_dep_init[hg](lr_up))
+
     def encode(
-        self, hg: str, lr_up: torch.Tensor, guide: torch.Tensor, extra: torch.Tensor | None = None
+        self,
+        hg: str,
+        lr_up: torch.Tensor,
+        guide: torch.Tensor,
+        extra: torch.Tensor | None = None,
+        steering: Steering | None = None,
     ) -> Encoded:
         """Steps 1-4 for a batch of frames: guide and depth encoders, SDM, spatial feature."""
+        steering = steering or self.steer(hg, lr_up)
         guide_feat = self.conv_guide_init[hg](guide)
-        sdm_out, att, sigma = self.feat_extract_f[hg](self.conv_dep_init[hg](lr_up), guide_feat)
+        sdm_out = self.feat_extract_f[hg].fuse(steering, guide_feat)
         if extra is not None:
             sdm_out = torch.cat([sdm_out, extra], dim=1)
-        return Encoded(self.feat_extract[hg](sdm_out), guide_feat, att, sigma)
+        return Encoded(self.feat_extract[hg](sdm_out), guide_feat, steering.att, steering.sigma)
 
     def tdm(self, hg: str, branch: str) -> TDM:
         return self.deform_align[hg][branch]

@@ -1,0 +1,182 @@
+"""The streaming engine: one synchronised (depth, RGB, stamp) frame in, HR depth out.
+
+Frames enter a window of the last ``window`` frames; the output for frame
+n - lookahead is produced when frame n arrives, equal (to float32 rounding)
+to running the network offline on that window. Until ``window`` frames have
+been seen the window is simply every frame seen so far (the network is defined
+for any T >= 1), so the first output comes after ``lookahead`` frames.
+The buffer resets, with a reason, on a size change, a stamp that does not
+increase (a looping bag), or a gap longer than ``max_gap_s``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from stdnet_ros.model import STDNet
+from stdnet_ros.streaming.evaluators import FrameInputs, IncrementalWindow, NaiveWindow
+from stdnet_ros.streaming.validity import fill_invalid, output_support, valid_mask
+
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+STRATEGIES = {"incremental": IncrementalWindow, "naive": NaiveWindow}
+AGREEMENT_SCALE = 0.01  # normalised depth difference at which the two hourglasses' agreement halves
+
+
+@dataclass
+class EngineOutput:
+    depth: np.ndarray  # (H, W) float32 metres, NaN = invalid
+    confidence: np.ndarray  # (H, W) float32 in [0, 1]: agreement of the two hourglasses, 0 where invalid
+    stamp: float  # stamp of the frame this output is for
+    window_fill: int  # frames in the window that produced it
+    inference_s: float  # wall time of the network for this output
+    reset_reason: str | None = None  # set on the first output after a buffer reset
+
+
+@dataclass
+class _Pending:
+    stamp: float
+    support: np.ndarray
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' picks CUDA when present; asking for CUDA without it is an error, not a silent CPU run."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but no CUDA device is available")
+    return torch.device(device)
+
+
+class StreamingEngine:
+    def __init__(
+        self,
+        model: STDNet,
+        *,
+        max_depth: float,
+        window: int = 7,
+        lookahead: int = 0,
+        device: str = "cpu",
+        precision: str = "fp32",
+        max_gap_s: float = 1.0,
+        strategy: str = "incremental",
+    ) -> None:
+        if window < 1:
+            raise ValueError(f"window must be >= 1, got {window}")
+        if not 0 <= lookahead < window:
+            raise ValueError(f"lookahead must be in [0, window), got {lookahead} with window {window}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+        if max_depth <= 0:
+            raise ValueError(f"max_depth must be positive, got {max_depth}")
+        self.device = resolve_device(device)
+        if precision == "fp16" and self.device.type == "cpu":
+            raise ValueError("fp16 needs a CUDA device; use fp32 or bf16 on a CPU")
+        self.precision = precision
+        self.model = model.to(self.device).eval()
+        self.max_depth = float(max_depth)
+        self.window = window
+        self.lookahead = lookahead
+        self.max_gap_s = max_gap_s
+        self.strategy = strategy
+        self.evaluator = STRATEGIES[strategy](self.model)
+        self.pending: deque[_Pending] = deque()
+        self.first = 0  # id of the first frame since the last reset
+        self.next_id = 0
+        self.last_stamp: float | None = None
+        self.shape: tuple | None = None
+        self.reset_reason: str | None = None
+        self.resets = 0
+
+    @property
+    def scale(self) -> int:
+        return self.model.scale
+
+    def reset(self, reason: str) -> None:
+        """Forget the window (pending lookahead frames are dropped) and remember why."""
+        self._clear()
+        self.reset_reason = reason
+        self.resets += 1
+
+    def _clear(self) -> None:
+        self.evaluator.clear()
+        self.pending.clear()
+        self.first = self.next_id
+        self.last_stamp = None
+        self.shape = None
+
+    def _check(self, rgb: np.ndarray, depth: np.ndarray, stamp: float) -> None:
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"rgb must be (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
+        if depth.ndim != 2:
+            raise ValueError(f"depth must be (h, w), got {depth.shape}")
+        if rgb.shape[:2] != (self.scale * depth.shape[0], self.scale * depth.shape[1]):
+            raise ValueError(f"rgb {rgb.shape[:2]} is not {self.scale}x the depth {depth.shape}")
+        shape = (rgb.shape, depth.shape)
+        if self.shape is not None and shape != self.shape:
+            self.reset(f"frame size changed from {self.shape[1]} to {depth.shape}")
+        elif self.last_stamp is not None and stamp <= self.last_stamp:
+            self.reset(f"time went backwards ({self.last_stamp:.3f} -> {stamp:.3f} s): bag looped?")
+        elif self.last_stamp is not None and stamp - self.last_stamp > self.max_gap_s:
+            self.reset(f"gap of {stamp - self.last_stamp:.2f} s > {self.max_gap_s} s")
+        self.shape = shape
+
+    def _to_device(self, array: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        if self.device.type == "cuda":
+            return tensor.pin_memory().to(self.device, non_blocking=True)
+        return tensor
+
+    def push(self, rgb: np.ndarray, depth_lr: np.ndarray, stamp: float) -> EngineOutput | None:
+        """Add a frame; return the output for the frame ``lookahead`` frames back, if there is one."""
+        self._check(rgb, depth_lr, stamp)
+        self.last_stamp = stamp
+        valid = valid_mask(depth_lr)
+        lr = np.clip(fill_invalid(depth_lr, valid) / self.max_depth, 0.0, 1.0)
+        with torch.no_grad():
+            lr_t = self._to_device(lr[None, None].astype(np.float32))
+            guide = self._to_device(rgb).permute(2, 0, 1)[None].float().div_(255.0)
+            lr_up = self.model.enlarge_depth(lr_t)
+            inputs = FrameInputs(lr_t, lr_up, guide, self.model.base_depth(lr_up))
+        frame_id = self.next_id
+        self.next_id += 1
+        self.evaluator.add(frame_id, inputs)
+        self.pending.append(_Pending(stamp, output_support(valid, self.scale)))
+        if len(self.pending) <= self.lookahead:
+            return None
+        return self._emit(frame_id - self.lookahead, frame_id)
+
+    def flush(self) -> list[EngineOutput]:
+        """At the end of a stream: outputs for the frames still waiting for their lookahead."""
+        end = self.next_id - 1
+        outputs = [self._emit(t, end) for t in range(end - len(self.pending) + 1, end + 1)]
+        self._clear()
+        return outputs
+
+    def _emit(self, t: int, end: int) -> EngineOutput:
+        start = max(self.first, end - self.window + 1)
+        pending = self.pending.popleft()
+        began = time.perf_counter()
+        autocast = (
+            torch.autocast(self.device.type, dtype=PRECISIONS[self.precision])
+            if self.precision != "fp32"
+            else nullcontext()
+        )
+        with torch.no_grad(), autocast:
+            pred = self.evaluator.predict(t, start, end)
+            self.evaluator.evict(start, end)
+            depth = pred.depth.float()[0, 0]
+            agreement = 1.0 / (1.0 + (pred.rgb_depth - pred.d_depth).float().abs()[0, 0] / AGREEMENT_SCALE)
+            depth_np = (depth * self.max_depth).cpu().numpy()
+            conf_np = agreement.cpu().numpy()
+        elapsed = time.perf_counter() - began
+        invalid = ~pending.support | ~(depth_np > 0)
+        depth_np[invalid] = np.nan
+        conf_np[invalid] = 0.0
+        reason, self.reset_reason = self.reset_reason, None
+        return EngineOutput(depth_np, conf_np, pending.stamp, end - start + 1, elapsed, reason)

@@ -1,0 +1,1 @@
+"""Online evaluation of STDNet over a sliding window of frames (no ROS)."""

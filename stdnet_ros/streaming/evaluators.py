@@ -1,0 +1,230 @@
+"""Two ways to get STDNet's output for frame t of the window [start, end].
+
+``NaiveWindow`` runs the whole network on the window, as offline code would.
+``IncrementalWindow`` gives the same numbers while computing only what the new
+window changes. Every intermediate value v at frame f depends on the window
+only through its *effective window* (max(start, f - left), min(end, f + right)),
+where (left, right) is v's temporal reach (architecture doc, "temporal reach"):
+a branch term reaches at most two frames, and the boundary rule depends only
+on the distance to the edge clipped at two. Keying a memo by (value, frame,
+effective window) is therefore exact, and entries whose effective window can
+no longer occur are evicted, so memory stays bounded on any stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from stdnet_ros.model.propagation import BRANCHES, diff_key, neighbours
+from stdnet_ros.model.sdm import Steering
+from stdnet_ros.model.stdnet import STDNet, fuse, temporal_difference
+
+# Reach (left, right) accumulated over an hourglass after each branch, and at its decoder.
+BRANCH_REACH = ((0, 2), (2, 2), (2, 4), (4, 4))
+DECODE_REACH = (4, 4)
+HG_OFFSET = {"hg_1": (0, 0), "hg_2": DECODE_REACH}  # hg_2 starts from hg_1's decoded frames
+
+
+@dataclass
+class FrameInputs:
+    """Network inputs of one frame, already on the device: (1, C, h, w) / (1, C, H, W)."""
+
+    lr: torch.Tensor  # normalised depth as measured
+    lr_up: torch.Tensor  # enlarged to the working size
+    guide: torch.Tensor
+    base: torch.Tensor
+
+
+@dataclass
+class Prediction:
+    """Normalised outputs for one frame: fused depth and both hourglasses' depths."""
+
+    depth: torch.Tensor  # (1, 1, H, W)
+    rgb_depth: torch.Tensor
+    d_depth: torch.Tensor
+
+
+class NaiveWindow:
+    """Recomputes the full network on the window for every output: the reference and baseline."""
+
+    def __init__(self, model: STDNet) -> None:
+        self.model = model
+        self.frames: dict[int, FrameInputs] = {}
+
+    def add(self, f: int, inputs: FrameInputs) -> None:
+        self.frames[f] = inputs
+
+    def predict(self, t: int, start: int, end: int) -> Prediction:
+        ids = range(start, end + 1)
+        lr = torch.stack([self.frames[f].lr for f in ids], 1)
+        guide = torch.stack([self.frames[f].guide for f in ids], 1)
+        depth, extras = self.model(lr, guide)
+        k = t - start
+        return Prediction(depth[:, k], extras["rgb_depth"][:, k], extras["d_depth"][:, k])
+
+    def evict(self, start: int, end: int) -> None:
+        for f in [f for f in self.frames if f < start]:
+            del self.frames[f]
+
+    def clear(self) -> None:
+        self.frames.clear()
+
+
+def _add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    return a[0] + b[0], a[1] + b[1]
+
+
+@dataclass
+class IncrementalWindow:
+    """Exactly NaiveWindow's outputs, reusing every value whose effective window is unchanged."""
+
+    model: STDNet
+    frames: dict[int, FrameInputs] = field(default_factory=dict)
+    static: dict[tuple, object] = field(default_factory=dict)  # per-frame, window-free values
+    memo: dict[tuple, torch.Tensor | tuple] = field(default_factory=dict)  # window-dependent values
+    computed: int = 0  # TDM terms evaluated, for tests and benchmarks
+
+    def add(self, f: int, inputs: FrameInputs) -> None:
+        self.frames[f] = inputs
+
+    # ---- keys -----------------------------------------------------------------------------------
+    def reach(self, hg: str, level: int | str) -> tuple[int, int]:
+        """Reach of a level: 'S' (spatial feature), branch index 0..3, or 'dec'."""
+        own = {"S": (0, 0), "dec": DECODE_REACH}.get(level) if isinstance(level, str) else BRANCH_REACH[level]
+        return _add(HG_OFFSET[hg], own)
+
+    def key(self, hg: str, level: int | str, f: int, start: int, end: int) -> tuple:
+        left, right = self.reach(hg, level)
+        return hg, level, f, max(start, f - left), min(end, f + right)
+
+    # ---- evaluation ------------------------------------------------------------------------------
+    def predict(self, t: int, start: int, end: int) -> Prediction:
+        need = self._needed(t, start, end)
+        for hg in ("hg_1", "hg_2"):
+            self._spatial(hg, sorted(need[hg, "S"]), start, end)
+            for b in range(len(BRANCHES)):
+                self._branch(hg, b, sorted(need[hg, b]), start, end)
+            self._decode(hg, sorted(need[hg, "dec"]), start, end)
+        _, d1, c1 = self.memo[self.key("hg_1", "dec", t, start, end)]
+        _, d2, c2 = self.memo[self.key("hg_2", "dec", t, start, end)]
+        return Prediction(fuse(d1, c1, d2, c2)[0], d1, d2)
+
+    def _needed(self, t: int, start: int, end: int) -> dict[tuple, set[int]]:
+        """Frames each level must provide for frame t's output, walking the dependencies back."""
+        need: dict[tuple, set[int]] = {("hg_2", "dec"): {t}}
+        for hg in ("hg_2", "hg_1"):
+            frames = need[hg, "dec"]
+            for b in reversed(range(len(BRANCHES))):
+                need[hg, b] = set(frames)
+                frames = frames | {j for f in frames for j in neighbours(BRANCHES[b], f, start, end)}
+            need[hg, "S"] = frames
+            if hg == "hg_2":
+                need["hg_1", "dec"] = set(frames)
+        return need
+
+    def _spatial(self, hg: str, frames: list[int], start: int, end: int) -> None:
+        """S, R, A per frame. hg_1's are window-free; hg_2's follow hg_1's decoded frame."""
+        todo = [f for f in frames if self.key(hg, "S", f, start, end) not in self.memo]
+        if not todo:
+            return
+        model = self.model
+        lr_up = torch.cat([self.frames[f].lr_up for f in todo])
+        if hg == "hg_1":
+            enc = model.encode(hg, lr_up, torch.cat([self.frames[f].guide for f in todo]))
+        else:
+            steering = Steering.cat([self._steering(f) for f in todo])
+            decoded = [self.memo[self.key("hg_1", "dec", f, start, end)] for f in todo]
+            guide = torch.cat([torch.cat([d, c], 1) for _, d, c in decoded])
+            enc = model.encode(hg, lr_up, guide, torch.cat([fused for fused, _, _ in decoded]), steering)
+        for k, f in enumerate(todo):
+            self.memo[self.key(hg, "S", f, start, end)] = (
+                enc.spatial[k : k + 1],
+                enc.guide[k : k + 1],
+                enc.att[k : k + 1],
+            )
+
+    def _steering(self, f: int) -> Steering:
+        if ("steer", f) not in self.static:
+            self.static["steer", f] = self.model.steer("hg_2", self.frames[f].lr_up)
+        return self.static["steer", f]
+
+    def _value(self, hg: str, level: int | str, f: int, start: int, end: int) -> torch.Tensor:
+        """Feature at a level: a branch output, or S itself for level 'S'."""
+        value = self.memo[self.key(hg, level, f, start, end)]
+        return value[0] if isinstance(value, tuple) else value
+
+    def _term_key(self, hg: str, b: int, f: int, j: int, start: int, end: int) -> tuple:
+        """A TDM term depends on the previous level's features at f and j (and nothing window-wide)."""
+        prev = "S" if b == 0 else b - 1
+        return ("term", hg, b, f, j, self.key(hg, prev, f, start, end), self.key(hg, prev, j, start, end))
+
+    def _branch(self, hg: str, b: int, frames: list[int], start: int, end: int) -> None:
+        branch, prev = BRANCHES[b], "S" if b == 0 else b - 1
+        todo = [f for f in frames if self.key(hg, b, f, start, end) not in self.memo]
+        terms = {
+            self._term_key(hg, b, f, j, start, end): (f, j)
+            for f in todo
+            for j in neighbours(branch, f, start, end)
+        }
+        pairs = [pair for tkey, pair in terms.items() if tkey not in self.memo]
+        if pairs:
+            s = {f: self.memo[self.key(hg, "S", f, start, end)] for pair in pairs for f in pair}
+            keys = [diff_key(i, j) for i, j in pairs]
+            out = self.model.tdm(hg, branch)(
+                torch.cat([self._value(hg, prev, i, start, end) for i, _ in pairs]),
+                torch.cat([self._value(hg, prev, j, start, end) for _, j in pairs]),
+                torch.cat([temporal_difference(s[k][0], s[k + gap][0]) for k, gap in keys]),
+                torch.cat([s[j][1] for _, j in pairs]),
+                torch.cat([s[i][2] for i, _ in pairs]),
+            )
+            self.computed += len(pairs)
+            for k, (i, j) in enumerate(pairs):
+                self.memo[self._term_key(hg, b, i, j, start, end)] = out[k : k + 1]
+        for f in todo:
+            parts = [
+                self.memo[self._term_key(hg, b, f, j, start, end)] for j in neighbours(branch, f, start, end)
+            ]
+            if not parts:
+                value = self._value(hg, prev, f, start, end)
+            else:
+                value = parts[0] if len(parts) == 1 else parts[0] + parts[1]
+            self.memo[self.key(hg, b, f, start, end)] = value
+
+    def _decode(self, hg: str, frames: list[int], start: int, end: int) -> None:
+        todo = [f for f in frames if self.key(hg, "dec", f, start, end) not in self.memo]
+        if not todo:
+            return
+        levels = ("S", 0, 1, 2, 3)
+        feats = [torch.cat([self._value(hg, level, f, start, end) for f in todo]) for level in levels]
+        fused, depth, conf = self.model.decode(hg, feats, torch.cat([self.frames[f].base for f in todo]))
+        for k, f in enumerate(todo):
+            self.memo[self.key(hg, "dec", f, start, end)] = (
+                fused[k : k + 1],
+                depth[k : k + 1],
+                conf[k : k + 1],
+            )
+
+    # ---- bounded memory --------------------------------------------------------------------------
+    def evict(self, start: int, end: int) -> None:
+        """Drop what no window from (start, end) onwards can ask for again.
+
+        Windows only move forward, so a value whose stored effective window differs
+        from the one (start, end) gives it is behind for good.
+        """
+
+        def live(key: tuple) -> bool:
+            return key == self.key(*key[:3], start, end)
+
+        for key in [k for k in self.memo if not (live(k[5]) and live(k[6]) if k[0] == "term" else live(k))]:
+            del self.memo[key]
+        for key in [k for k in self.static if k[1] < start]:
+            del self.static[key]
+        for f in [f for f in self.frames if f < start]:
+            del self.frames[f]
+
+    def clear(self) -> None:
+        self.frames.clear()
+        self.static.clear()
+        self.memo.clear()

@@ -1,0 +1,160 @@
+"""The streaming engine equals the offline network on each window, and survives real streams."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from stdnet_ros.engine import StreamingEngine
+from stdnet_ros.model import STDNet
+
+MAX_DEPTH = 10.0
+H, W = 4, 5  # low-resolution size; RGB is 4x
+
+
+def small_model(seed: int = 0, scale: int = 4) -> STDNet:
+    """A tiny network whose depth residual is small, so outputs stay positive (valid)."""
+    torch.manual_seed(seed)
+    model = STDNet(scale=scale, mid_channels=4, head_channels=4).eval()
+    with torch.no_grad():
+        for hg in ("hg_1", "hg_2"):
+            model.final_pred[hg][6].weight.mul_(0.01)
+            model.final_pred[hg][6].bias.zero_()
+    return model
+
+
+def stream(n: int, seed: int = 0, scale: int = 4, h: int = H, w: int = W):
+    rng = np.random.default_rng(seed)
+    for k in range(n):
+        rgb = rng.integers(0, 256, (scale * h, scale * w, 3), dtype=np.uint8)
+        depth = rng.uniform(0.5, 9.0, (h, w)).astype(np.float32)
+        yield rgb, depth, 0.1 * k
+
+
+def offline(model: STDNet, frames: list, lo: int, hi: int) -> torch.Tensor:
+    """The network on frames lo..hi (inclusive), as offline code would run it: depth in metres."""
+    lr = torch.from_numpy(np.stack([d for _, d, _ in frames[lo : hi + 1]]))[None, :, None] / MAX_DEPTH
+    guide = (
+        torch.from_numpy(np.stack([r for r, _, _ in frames[lo : hi + 1]])).permute(0, 3, 1, 2)[None] / 255.0
+    )
+    with torch.no_grad():
+        return model(lr.clamp(0, 1), guide.float())[0][0, :, 0] * MAX_DEPTH
+
+
+def rel(a: np.ndarray, b: torch.Tensor) -> float:
+    b = b.numpy()
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+@pytest.mark.parametrize(
+    ("window", "lookahead"), [(3, 0), (3, 1), (7, 0), (7, 1), (7, 3), (9, 0), (9, 1), (9, 3)]
+)
+def test_each_output_equals_offline_on_its_window(window: int, lookahead: int) -> None:
+    model = small_model()
+    engine = StreamingEngine(model, max_depth=MAX_DEPTH, window=window, lookahead=lookahead)
+    frames = list(stream(window + 4))
+    outputs = []
+    for n, (rgb, depth, stamp) in enumerate(frames):
+        out = engine.push(rgb, depth, stamp)
+        assert (out is None) == (n < lookahead)
+        if out is not None:
+            outputs.append((n - lookahead, n, out))
+    last = len(frames) - 1
+    outputs += [(t, last, out) for t, out in zip(range(last - lookahead + 1, last + 1), engine.flush())]
+    assert [t for t, _, _ in outputs] == list(range(len(frames)))
+    for t, end, out in outputs:
+        start = max(0, end - window + 1)
+        assert out.stamp == frames[t][2]
+        assert out.window_fill == end - start + 1  # start-up: every frame seen so far
+        assert np.isfinite(out.depth).all()
+        assert rel(out.depth, offline(model, frames, start, end)[t - start]) < 1e-5, (t, start, end)
+
+
+def test_lookahead_must_fit_in_the_window() -> None:
+    with pytest.raises(ValueError, match="lookahead"):
+        StreamingEngine(small_model(), max_depth=MAX_DEPTH, window=3, lookahead=3)
+    with pytest.raises(ValueError, match="window"):
+        StreamingEngine(small_model(), max_depth=MAX_DEPTH, window=0)
+    with pytest.raises(ValueError, match="precision"):
+        StreamingEngine(small_model(), max_depth=MAX_DEPTH, precision="fp8")
+    with pytest.raises(ValueError, match="fp16 needs a CUDA"):
+        StreamingEngine(small_model(), max_depth=MAX_DEPTH, precision="fp16", device="cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA"):
+            StreamingEngine(small_model(), max_depth=MAX_DEPTH, device="cuda")
+
+
+def test_steady_state_computes_half_the_terms_of_naive_recomputation() -> None:
+    """At W = 7, L = 0 the naive window evaluates 4 branches x 11 terms x 2 hourglasses = 88 TDM terms.
+
+    Exactness forces 46 of them to be recomputed per frame: both window edges move, and
+    every value within reach of an edge changes with it (see streaming/evaluators.py).
+    """
+    engine = StreamingEngine(small_model(), max_depth=MAX_DEPTH, window=7)
+    counts = []
+    for rgb, depth, stamp in stream(14):
+        before = engine.evaluator.computed
+        engine.push(rgb, depth, stamp)
+        counts.append(engine.evaluator.computed - before)
+    assert max(counts[8:]) <= 46
+    assert len(set(counts[8:])) == 1  # steady
+
+
+def test_invalid_pixels_are_filled_then_marked_invalid_again() -> None:
+    engine = StreamingEngine(small_model(), max_depth=MAX_DEPTH, window=3)
+    frames = list(stream(3, h=8, w=8))
+    holes = frames[2][1].copy()
+    holes[:4, :4] = np.nan  # a 4x4 hole: its inner 2x2 pixels have no valid neighbour
+    holes[6, 6] = 0.0
+    holes[7, 7] = -1.0
+    engine.push(*frames[0])
+    engine.push(*frames[1])
+    out = engine.push(frames[2][0], holes, frames[2][2])
+    assert np.isnan(out.depth[:12, :12]).all() and (out.confidence[:12, :12] == 0).all()
+    assert np.isfinite(out.depth[16:24, :]).all()  # isolated bad pixels keep support from neighbours
+    assert np.isfinite(out.depth[24:, 24:]).all()
+    empty = np.full((8, 8), np.nan, np.float32)
+    assert np.isnan(engine.push(frames[0][0], empty, 1.0).depth).all()
+    assert np.isfinite(engine.push(*frames[1][:2], 1.1).depth).all()  # recovers with good data
+
+
+def test_resets_name_their_reason_and_start_a_fresh_window() -> None:
+    model = small_model()
+    engine = StreamingEngine(model, max_depth=MAX_DEPTH, window=3, max_gap_s=0.5)
+    frames = list(stream(4))
+    for frame in frames[:3]:
+        assert engine.push(*frame).reset_reason is None
+    out = engine.push(frames[3][0], frames[3][1], 0.05)  # earlier than the last stamp
+    assert "backwards" in out.reset_reason and out.window_fill == 1
+    fresh = StreamingEngine(model, max_depth=MAX_DEPTH, window=3).push(frames[3][0], frames[3][1], 0.05)
+    np.testing.assert_array_equal(out.depth, fresh.depth)
+    assert "gap" in engine.push(frames[0][0], frames[0][1], 5.0).reset_reason
+    big = next(stream(1, h=6, w=6))
+    assert "size changed" in engine.push(big[0], big[1], 5.1).reset_reason
+    assert engine.resets == 3
+    with pytest.raises(ValueError, match="not 4x"):
+        engine.push(big[0][:20], big[1], 5.2)
+
+
+def test_memory_stays_bounded_over_10000_frames() -> None:
+    """Cached values and frames stay at a constant count however long the stream runs."""
+    torch.set_num_threads(1)
+    engine = StreamingEngine(small_model(), max_depth=MAX_DEPTH, window=2, lookahead=1)
+    rgb, depth, _ = next(stream(1, h=2, w=2))
+    sizes = set()
+    for n in range(10_000):
+        engine.push(rgb, depth, 0.01 * n)
+        if n >= 10:
+            sizes.add((len(engine.evaluator.memo), len(engine.evaluator.frames), len(engine.pending)))
+    assert len(sizes) == 1, sizes
+
+
+def test_bfloat16_on_cpu_is_close_to_float32() -> None:
+    model = small_model()
+    frames = list(stream(3))
+    outs = {}
+    for precision in ("fp32", "bf16"):
+        engine = StreamingEngine(model, max_depth=MAX_DEPTH, window=3, precision=precision)
+        outs[precision] = [engine.push(*f) for f in frames][-1].depth
+    assert np.nanmax(np.abs(outs["bf16"] - outs["fp32"]) / outs["fp32"]) < 0.05
