@@ -1,0 +1,362 @@
+"""Procedural RGB-D video with a ToF-like low-resolution depth, for training, tests and the demo.
+
+Scenes are ray cast, not painted, so depth, parallax and occlusion are
+geometrically consistent: a box-shaped room (planes) holding spheres and boxes
+at several depths, a camera that translates and pans, objects that move on
+their own, and a light that changes. Surfaces carry textures whose colour
+edges sometimes coincide with depth edges and sometimes do not (decals,
+stripes, objects coloured like the wall behind them), which is exactly what a
+guided super-resolution network must learn to tell apart. The low-resolution
+depth is degraded like a time-of-flight sensor. Everything is drawn from one
+seed, and a 256x256 frame renders in a few milliseconds of numpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from stdnet_ros.data.frames import Clip, Frame
+
+TEXTURE_SIZE = 128
+STAMP_EPOCH = 1.7e9  # seconds: stamps look like wall-clock ROS time
+
+
+@dataclass(frozen=True)
+class ToFModel:
+    """How the low-resolution depth departs from the truth (metres)."""
+
+    noise_base: float = 0.02  # noise std at 0 m
+    noise_quad: float = 0.0008  # grows with distance squared (signal falls as 1/d^2)
+    flying_prob: float = 0.3  # chance that a mixed edge pixel lands anywhere between its surfaces
+    edge_jump: float = 0.05  # relative depth range inside one LR pixel that makes it an edge
+    max_range: float = 20.0  # no return beyond this
+    min_signal: float = 0.0005  # albedo / d^2 below this gives no return
+    dropout: float = 0.002  # random missing returns
+
+
+@dataclass(frozen=True)
+class SceneSpec:
+    """Ranges the random scene is drawn from."""
+
+    objects: tuple[int, int] = (3, 9)
+    wall_depth: tuple[float, float] = (3.0, 18.0)
+    camera_speed: float = 0.6  # m/s scale of the camera's translation
+    object_speed: float = 1.0  # m/s scale of independent motion
+    fps: float = 30.0
+    stamp_jitter: float = 0.0005  # s, std of the deviation from a regular frame period
+
+
+def _rotation(yaw: float, pitch: float) -> np.ndarray:
+    cy, sy, cp, sp = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch)
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
+    return ry @ rx
+
+
+def _texture(rng: np.random.Generator, like: np.ndarray | None = None) -> np.ndarray:
+    """A (S, S, 3) float32 albedo in [0, 1]: smooth noise, checker, stripes, decals or flat."""
+    s = TEXTURE_SIZE
+    base = rng.uniform(0.1, 0.9, 3).astype(np.float32)
+    kind = rng.choice(["noise", "checker", "stripes", "decals", "flat"], p=[0.3, 0.15, 0.15, 0.25, 0.15])
+    if like is not None:  # camouflage: a depth edge with (almost) no colour edge
+        return np.broadcast_to(like + rng.normal(0, 0.02, 3).astype(np.float32), (s, s, 3)).copy()
+    if kind == "flat":
+        return np.broadcast_to(base, (s, s, 3)).copy()
+    if kind == "noise":
+        cells = int(rng.integers(2, 9))
+        grid = rng.uniform(-0.35, 0.35, (cells, cells, 3)).astype(np.float32)
+        grid[-1], grid[:, -1] = grid[0], grid[:, 0]  # tiles without seams
+        return np.clip(base + cv2.resize(grid, (s, s), interpolation=cv2.INTER_CUBIC), 0, 1)
+    other = rng.uniform(0.05, 0.95, 3).astype(np.float32)
+    if kind in ("checker", "stripes"):
+        period = int(rng.choice([8, 16, 32, 64]))
+        yy, xx = np.mgrid[0:s, 0:s]
+        mask = (xx // period) % 2 == 0 if kind == "stripes" else ((xx // period) + (yy // period)) % 2 == 0
+        return np.where(mask[..., None], base, other).astype(np.float32)
+    tex = np.broadcast_to(base, (s, s, 3)).copy()
+    for _ in range(int(rng.integers(2, 7))):
+        colour = tuple(float(c) for c in rng.uniform(0.05, 0.95, 3))
+        centre = tuple(int(c) for c in rng.integers(0, s, 2))
+        if rng.random() < 0.5:
+            cv2.circle(tex, centre, int(rng.integers(4, s // 3)), colour, -1)
+        else:
+            size = rng.integers(4, s // 2, 2)
+            cv2.rectangle(tex, centre, (centre[0] + int(size[0]), centre[1] + int(size[1])), colour, -1)
+    return tex
+
+
+class _Surface:
+    """Something a ray can hit, with an albedo texture mapped in metres."""
+
+    def __init__(self, texture: np.ndarray, density: float) -> None:
+        self.texture = texture.reshape(-1, 3)
+        self.density = density  # texels per metre
+
+    def albedo(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        iu = np.floor(u * self.density).astype(np.int64) % TEXTURE_SIZE
+        iv = np.floor(v * self.density).astype(np.int64) % TEXTURE_SIZE
+        return self.texture[iv * TEXTURE_SIZE + iu]
+
+
+class _Plane(_Surface):
+    """n . X = dist, seen from the side the camera is on."""
+
+    def __init__(self, normal: np.ndarray, dist: float, texture: np.ndarray, density: float) -> None:
+        super().__init__(texture, density)
+        self.normal = normal
+        self.dist = dist
+        axes = [i for i in range(3) if normal[i] == 0]
+        self.axes = axes
+
+    def hit(self, origin: np.ndarray, rays: np.ndarray) -> np.ndarray:
+        """Depth along each ray (inf where the plane is behind or edge-on)."""
+        denom = self.normal @ rays
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = (self.dist - self.normal @ origin) / denom
+        return np.where((denom > 1e-6) & (t > 0), t, np.inf)
+
+
+class _Sphere(_Surface):
+    def __init__(self, centre: np.ndarray, velocity: np.ndarray, radius: float, **kw: object) -> None:
+        super().__init__(**kw)
+        self.centre0, self.velocity, self.radius = centre, velocity, radius
+
+    def at(self, time: float) -> tuple[np.ndarray, float]:
+        return self.centre0 + self.velocity * time, self.radius
+
+
+class _Box(_Surface):
+    def __init__(
+        self, centre: np.ndarray, velocity: np.ndarray, half: np.ndarray, spin: float, yaw: float, **kw: object
+    ) -> None:
+        super().__init__(**kw)
+        self.centre0, self.velocity, self.half, self.spin, self.yaw0 = centre, velocity, half, spin, yaw
+
+    def at(self, time: float) -> tuple[np.ndarray, float]:
+        return self.centre0 + self.velocity * time, float(np.linalg.norm(self.half))
+
+
+def _hit_sphere(
+    sphere: _Sphere, time: float, origin: np.ndarray, rays: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Depth t, normals (3, n) and texture coordinates of the nearest hit (inf where missed)."""
+    rays = rays.astype(np.float64)
+    centre, radius = sphere.at(time)
+    oc = origin - centre
+    a = np.einsum("in,in->n", rays, rays)
+    b = 2 * (oc @ rays)
+    c = oc @ oc - radius**2
+    disc = b * b - 4 * a * c
+    t = (-b - np.sqrt(np.maximum(disc, 0))) / (2 * a)
+    t = np.where((disc > 0) & (t > 0), t, np.inf)
+    n = (origin[:, None] + rays * np.where(np.isfinite(t), t, 0) - centre[:, None]) / radius
+    u = np.arctan2(n[0], n[2]) * radius
+    v = np.arcsin(np.clip(n[1], -1, 1)) * radius
+    return t, n, u, v
+
+
+def _hit_box(
+    box: _Box, time: float, origin: np.ndarray, rays: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Slab test in the box's own frame (it spins about the vertical axis)."""
+    rays = rays.astype(np.float64)
+    centre, _ = box.at(time)
+    yaw = box.yaw0 + box.spin * time
+    rot = _rotation(yaw, 0.0)  # box frame -> world
+    o = rot.T @ (origin - centre)
+    d = rot.T @ rays
+    d = np.where(np.abs(d) < 1e-9, 1e-9, d)
+    t1 = (-box.half[:, None] - o[:, None]) / d
+    t2 = (box.half[:, None] - o[:, None]) / d
+    near = np.minimum(t1, t2)
+    tnear = near.max(axis=0)
+    tfar = np.maximum(t1, t2).min(axis=0)
+    t = np.where((tnear <= tfar) & (tnear > 0), tnear, np.inf)
+    axis = near.argmax(axis=0)
+    local_n = np.zeros_like(d)
+    np.put_along_axis(local_n, axis[None], -np.sign(np.take_along_axis(d, axis[None], 0)), 0)
+    p = o[:, None] + d * np.where(np.isfinite(t), t, 0)
+    # texture coordinates: the two local coordinates across the face that was hit
+    u = np.where(axis == 0, p[2], p[0])
+    v = np.where(axis == 1, p[2], p[1])
+    return t, rot @ local_n, u, v
+
+
+class SyntheticScene:
+    """One random scene; ``render(i)`` gives frame i (RGB, true depth, albedo luminance)."""
+
+    def __init__(self, seed: int, height: int, width: int, spec: SceneSpec | None = None) -> None:
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.spec = spec or SceneSpec()
+        self.height, self.width = height, width
+        rng = self.rng
+        f = width * rng.uniform(0.7, 1.1)
+        self.intrinsics = (f, f, width / 2 - 0.5, height / 2 - 0.5)
+        ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
+        self.rays_cam = np.stack(
+            [(xs - self.intrinsics[2]) / f, (ys - self.intrinsics[3]) / f, np.ones_like(xs)]
+        ).reshape(3, -1).astype(np.float32)
+        self.planes = self._room(rng)
+        wall_colour = self.planes[0].texture.mean(axis=0)
+        self.objects = [self._object(rng, wall_colour) for _ in range(int(rng.integers(*self.spec.objects)))]
+        # camera: smooth translation and pan; light: direction drifts, brightness changes
+        self.cam_amp = rng.uniform(0, self.spec.camera_speed, 3) * np.array([1.0, 0.3, 1.0])
+        self.cam_freq = rng.uniform(0.2, 1.0, 3)
+        self.cam_phase = rng.uniform(0, 2 * np.pi, 3)
+        self.pan_amp = rng.uniform(0, 0.15, 2)
+        self.pan_freq = rng.uniform(0.1, 0.6, 2)
+        self.light0 = rng.normal(size=3)
+        self.light_spin = rng.uniform(-0.8, 0.8)
+        self.ambient = rng.uniform(0.3, 0.6)
+        self.flicker = rng.uniform(0, 0.15)
+        self.switch_time = rng.uniform(0, 2.0) if rng.random() < 0.3 else None
+        self.switch_gain = rng.uniform(0.6, 1.4)
+
+    def _room(self, rng: np.random.Generator) -> list[_Plane]:
+        """Back wall first (its colour is what camouflaged objects copy), then floor, walls, ceiling."""
+        wall = rng.uniform(*self.spec.wall_depth)
+        planes = [
+            ((0, 0, 1), wall),
+            ((0, 1, 0), rng.uniform(0.8, 2.0)),  # floor below the camera (y points down)
+        ]
+        if rng.random() < 0.7:
+            planes.append(((1, 0, 0), rng.uniform(1.5, 8.0)))
+        if rng.random() < 0.7:
+            planes.append(((-1, 0, 0), rng.uniform(1.5, 8.0)))
+        if rng.random() < 0.5:
+            planes.append(((0, -1, 0), rng.uniform(1.0, 4.0)))
+        return [
+            _Plane(np.array(n, dtype=np.float64), d, _texture(rng), rng.uniform(10, 80)) for n, d in planes
+        ]
+
+    def _object(self, rng: np.random.Generator, wall_colour: np.ndarray) -> _Sphere | _Box:
+        depth = rng.uniform(0.8, self.planes[0].dist * 0.9)
+        half_fov = 0.5 * self.width / self.intrinsics[0]
+        centre = np.array([rng.uniform(-1, 1) * depth * half_fov, rng.uniform(-0.6, 0.8) * depth * half_fov,
+                           depth])  # fmt: skip
+        velocity = rng.normal(0, self.spec.object_speed / 2, 3) * (rng.random() < 0.6)
+        size = rng.uniform(0.1, 0.25) * depth * half_fov + 0.05
+        texture = _texture(rng, wall_colour if rng.random() < 0.15 else None)
+        kw = {"texture": texture, "density": rng.uniform(20, 200)}
+        if rng.random() < 0.4:
+            return _Sphere(centre, velocity, size, **kw)
+        half = size * rng.uniform(0.3, 1.2, 3)
+        return _Box(centre, velocity, half, rng.uniform(-1.5, 1.5), rng.uniform(0, np.pi), **kw)
+
+    def _camera(self, time: float) -> tuple[np.ndarray, np.ndarray]:
+        origin = self.cam_amp * np.sin(self.cam_freq * time * 2 * np.pi / 3 + self.cam_phase)
+        origin -= self.cam_amp * np.sin(self.cam_phase)  # start at the origin
+        pan = self.pan_amp * np.sin(self.pan_freq * time * 2 * np.pi)
+        return origin, _rotation(pan[0], pan[1])
+
+    def _window(self, centre: np.ndarray, radius: float, origin: np.ndarray, rot: np.ndarray) -> np.ndarray:
+        """Flat indices of the pixels an object's bounding sphere may cover."""
+        pc = rot.T @ (centre - origin)
+        fx, fy, cx, cy = self.intrinsics
+        if pc[2] - radius < 0.05:
+            return np.arange(self.height * self.width)
+        r = radius / (pc[2] - radius)
+        x0, x1 = (np.array([pc[0] / pc[2] - r, pc[0] / pc[2] + r]) * fx + cx).astype(int) + [0, 2]
+        y0, y1 = (np.array([pc[1] / pc[2] - r, pc[1] / pc[2] + r]) * fy + cy).astype(int) + [0, 2]
+        x0, x1 = max(x0, 0), min(x1, self.width)
+        y0, y1 = max(y0, 0), min(y1, self.height)
+        if x0 >= x1 or y0 >= y1:
+            return np.zeros(0, dtype=np.int64)
+        return (np.arange(y0, y1)[:, None] * self.width + np.arange(x0, x1)[None]).ravel()
+
+    def render(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rgb uint8 (H,W,3), depth float32 (H,W) metres along the optical axis, albedo luminance)."""
+        time = index / self.spec.fps
+        origin, rot = self._camera(time)
+        rays = (rot @ self.rays_cam).astype(np.float32)  # world directions, camera-z 1: t is z-depth
+        light = _rotation(self.light_spin * time, 0.0) @ self.light0
+        light /= np.linalg.norm(light)
+        hits = np.stack([plane.hit(origin, rays) for plane in self.planes])
+        owner = hits.argmin(axis=0)
+        depth = hits.min(axis=0)
+        cosine = np.abs(np.stack([plane.normal for plane in self.planes]) @ light)[owner]
+        albedo = np.empty((depth.size, 3), dtype=np.float32)
+        for k, plane in enumerate(self.planes):
+            sel = np.flatnonzero(owner == k)
+            p = origin[:, None] + rays[:, sel] * depth[sel]
+            albedo[sel] = plane.albedo(p[plane.axes[0]], p[plane.axes[1]])
+        for obj in self.objects:
+            centre, radius = obj.at(time)
+            idx = self._window(centre, radius, origin, rot)
+            if idx.size == 0:
+                continue
+            hit = _hit_sphere if isinstance(obj, _Sphere) else _hit_box
+            t, n, u, v = hit(obj, time, origin, rays[:, idx])
+            closer = t < depth[idx]
+            sel = idx[closer]
+            depth[sel] = t[closer]
+            cosine[sel] = np.abs(light @ n[:, closer])
+            albedo[sel] = obj.albedo(u[closer], v[closer])
+        gain = 1 + self.flicker * np.sin(2 * np.pi * 1.7 * time)
+        if self.switch_time is not None and time >= self.switch_time:
+            gain *= self.switch_gain
+        shade = gain * (self.ambient + (1 - self.ambient) * cosine)
+        rgb = albedo * shade[:, None]
+        sensor = np.random.default_rng([self.seed, 2, index])  # frame i is the same in any render order
+        noise = sensor.standard_normal((self.height, self.width, 3), dtype=np.float32) * 2.0
+        rgb = rgb.reshape(self.height, self.width, 3) * 255 + noise
+        rgb = np.clip(cv2.GaussianBlur(rgb.astype(np.float32), (3, 3), 0.6), 0, 255).astype(np.uint8)
+        lum = albedo @ np.array([0.299, 0.587, 0.114])
+        return rgb, depth.reshape(self.height, self.width).astype(np.float32), lum.reshape(self.height, self.width)
+
+
+def tof_degrade(
+    depth: np.ndarray, albedo: np.ndarray, scale: int, rng: np.random.Generator, model: ToFModel | None = None
+) -> np.ndarray:
+    """LR depth (h, w) float32 metres with NaN for missing returns, from the HR truth.
+
+    A ToF pixel integrates the light of a scale x scale patch, so it reads the
+    area mean (mixed depths at edges), sometimes anything between the surfaces
+    it straddles (flying pixels); its noise grows with distance, and it gets
+    no return from far or dark surfaces.
+    """
+    model = model or ToFModel()
+    hh, ww = depth.shape
+    if hh % scale or ww % scale:
+        raise ValueError(f"depth {depth.shape} is not divisible by the scale {scale}")
+    blocks = depth.reshape(hh // scale, scale, ww // scale, scale)
+    lr = blocks.mean(axis=(1, 3))
+    lo, hi = blocks.min(axis=(1, 3)), blocks.max(axis=(1, 3))
+    edge = (hi - lo) > model.edge_jump * lr
+    flying = edge & (rng.random(lr.shape) < model.flying_prob)
+    lr[flying] = lo[flying] + rng.random(int(flying.sum())) * (hi - lo)[flying]
+    lr = lr + rng.standard_normal(lr.shape) * (model.noise_base + model.noise_quad * lr**2)
+    reflect = albedo.reshape(blocks.shape).mean(axis=(1, 3))
+    signal = reflect / np.maximum(lr, 0.1) ** 2
+    missing = (lr > model.max_range) | (lr <= 0) | (signal < model.min_signal)
+    missing |= rng.random(lr.shape) < model.dropout
+    return np.where(missing, np.nan, lr).astype(np.float32)
+
+
+def generate_clip(
+    seed: int,
+    frames: int = 7,
+    height: int = 256,
+    width: int = 256,
+    scale: int = 4,
+    max_depth: float = 40.0,
+    spec: SceneSpec | None = None,
+    tof: ToFModel | None = None,
+) -> Clip:
+    """A deterministic clip: same seed and arguments, same pixels."""
+    if height % scale or width % scale or height % 4 or width % 4:
+        raise ValueError(f"{height}x{width} must be divisible by the scale {scale} and by 4")
+    scene = SyntheticScene(seed, height, width, spec)
+    noise_rng = np.random.default_rng([seed, 1])
+    start = STAMP_EPOCH + (seed % 100_000) * 10.0
+    clip = Clip(f"synthetic-{seed}", scale, max_depth, intrinsics=scene.intrinsics)
+    for i in range(frames):
+        rgb, depth, lum = scene.render(i)
+        stamp = start + i / scene.spec.fps + float(noise_rng.normal(0, scene.spec.stamp_jitter))
+        lr = tof_degrade(depth, lum, scale, noise_rng, tof)
+        clip.frames.append(Frame(rgb=rgb, depth_lr=lr, stamp=stamp, depth_gt=depth))
+    return clip
