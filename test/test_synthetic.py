@@ -30,7 +30,7 @@ def test_shapes_types_and_stamps(scale: int) -> None:
         assert frame.rgb.shape == (128, 192, 3) and frame.rgb.dtype == np.uint8
         assert frame.depth_lr.shape == (128 // scale, 192 // scale) and frame.depth_lr.dtype == np.float32
         assert frame.depth_gt.shape == (128, 192) and np.isfinite(frame.depth_gt).all()
-        assert 0.1 < frame.depth_gt.min() and frame.depth_gt.max() < clip.max_depth
+        assert frame.depth_gt.min() > 0.1 and frame.depth_gt.max() < clip.max_depth
     periods = np.diff([f.stamp for f in clip])
     assert np.all(np.abs(periods - 1 / 30) < 0.005) and np.ptp(periods) > 0  # 30 Hz with jitter
 
@@ -56,7 +56,8 @@ def test_lr_is_area_mean_plus_noise_with_missing_returns() -> None:
     assert np.nanstd(noisy[:, 8:] - 8.0) > 2 * np.nanstd(noisy[:, :8] - 2.0)  # noise grows with distance
     # a mixed edge pixel and flying pixels land between the surfaces
     depth[:, 30:] = 8.0
-    flying = tof_degrade(depth, albedo, 4, rng, ToFModel(noise_base=0, noise_quad=0, flying_prob=1.0, dropout=0))
+    always_fly = ToFModel(noise_base=0, noise_quad=0, flying_prob=1.0, dropout=0)
+    flying = tof_degrade(depth, albedo, 4, rng, always_fly)
     assert np.all((flying[:, 7] > 2.0) & (flying[:, 7] < 8.0))
     dark = tof_degrade(depth, np.full((64, 64), 0.01), 4, rng, ToFModel(dropout=0))
     assert np.isnan(dark[:, 8:]).all() and np.isfinite(dark[:, :7]).all()  # 0.01/64 below min_signal

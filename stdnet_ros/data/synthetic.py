@@ -130,8 +130,9 @@ class _Sphere(_Surface):
 
 class _Box(_Surface):
     def __init__(
-        self, centre: np.ndarray, velocity: np.ndarray, half: np.ndarray, spin: float, yaw: float, **kw: object
-    ) -> None:
+        self, centre: np.ndarray, velocity: np.ndarray, half: np.ndarray, spin: float, yaw: float,
+        **kw: object,
+    ) -> None:  # fmt: skip
         super().__init__(**kw)
         self.centre0, self.velocity, self.half, self.spin, self.yaw0 = centre, velocity, half, spin, yaw
 
@@ -260,8 +261,8 @@ class SyntheticScene:
         if pc[2] - radius < 0.05:
             return np.arange(self.height * self.width)
         r = radius / (pc[2] - radius)
-        x0, x1 = (np.array([pc[0] / pc[2] - r, pc[0] / pc[2] + r]) * fx + cx).astype(int) + [0, 2]
-        y0, y1 = (np.array([pc[1] / pc[2] - r, pc[1] / pc[2] + r]) * fy + cy).astype(int) + [0, 2]
+        x0, x1 = int((pc[0] / pc[2] - r) * fx + cx), int((pc[0] / pc[2] + r) * fx + cx) + 2
+        y0, y1 = int((pc[1] / pc[2] - r) * fy + cy), int((pc[1] / pc[2] + r) * fy + cy) + 2
         x0, x1 = max(x0, 0), min(x1, self.width)
         y0, y1 = max(y0, 0), min(y1, self.height)
         if x0 >= x1 or y0 >= y1:
@@ -306,7 +307,8 @@ class SyntheticScene:
         rgb = rgb.reshape(self.height, self.width, 3) * 255 + noise
         rgb = np.clip(cv2.GaussianBlur(rgb.astype(np.float32), (3, 3), 0.6), 0, 255).astype(np.uint8)
         lum = albedo @ np.array([0.299, 0.587, 0.114])
-        return rgb, depth.reshape(self.height, self.width).astype(np.float32), lum.reshape(self.height, self.width)
+        shape = (self.height, self.width)
+        return rgb, depth.reshape(shape).astype(np.float32), lum.reshape(shape)
 
 
 def tof_degrade(
