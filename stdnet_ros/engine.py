@@ -138,7 +138,7 @@ class StreamingEngine:
         self.last_stamp = stamp
         valid = valid_mask(depth_lr)
         lr = np.clip(fill_invalid(depth_lr, valid) / self.max_depth, 0.0, 1.0)
-        with torch.no_grad():
+        with torch.inference_mode():
             lr_t = self._to_device(lr[None, None].astype(np.float32))
             guide = self._to_device(rgb).permute(2, 0, 1)[None].float().div_(255.0)
             lr_up = self.model.enlarge_depth(lr_t)
@@ -167,7 +167,7 @@ class StreamingEngine:
             if self.precision != "fp32"
             else nullcontext()
         )
-        with torch.no_grad(), autocast:
+        with torch.inference_mode(), autocast:
             pred = self.evaluator.predict(t, start, end)
             self.evaluator.evict(start, end)
             depth = pred.depth.float()[0, 0]

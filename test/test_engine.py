@@ -61,7 +61,9 @@ def test_each_output_equals_offline_on_its_window(window: int, lookahead: int) -
         if out is not None:
             outputs.append((n - lookahead, n, out))
     last = len(frames) - 1
-    outputs += [(t, last, out) for t, out in zip(range(last - lookahead + 1, last + 1), engine.flush())]
+    outputs += [
+        (t, last, out) for t, out in zip(range(last - lookahead + 1, last + 1), engine.flush(), strict=True)
+    ]
     assert [t for t, _, _ in outputs] == list(range(len(frames)))
     for t, end, out in outputs:
         start = max(0, end - window + 1)

@@ -89,30 +89,31 @@ def test_one_optimisation_step_lowers_the_loss() -> None:
     assert after < before
 
 
-def test_deformable_conv_matches_a_direct_loop() -> None:
-    """Plain-PyTorch DCN against a per-pixel, per-tap evaluation of its definition."""
+@pytest.mark.parametrize(("h", "w"), [(4, 5), (1, 5), (4, 1)])
+def test_deformable_conv_matches_a_direct_loop(h: int, w: int) -> None:
+    """Plain-PyTorch DCN (grid_sample path, and gathers on one-pixel axes) against its definition."""
     g = torch.Generator().manual_seed(3)
-    x = torch.randn(1, 2, 4, 5, generator=g, dtype=torch.float64)
-    offset = 2.5 * torch.randn(1, 18, 4, 5, generator=g, dtype=torch.float64)
-    mask = torch.rand(1, 9, 4, 5, generator=g, dtype=torch.float64)
+    x = torch.randn(1, 2, h, w, generator=g, dtype=torch.float64)
+    offset = 2.5 * torch.randn(1, 18, h, w, generator=g, dtype=torch.float64)
+    mask = torch.rand(1, 9, h, w, generator=g, dtype=torch.float64)
     weight = torch.randn(3, 2, 3, 3, generator=g, dtype=torch.float64)
     bias = torch.randn(3, generator=g, dtype=torch.float64)
 
     def sample(c: int, y: float, xq: float) -> float:
-        if y <= -1 or y >= 4 or xq <= -1 or xq >= 5:
+        if y <= -1 or y >= h or xq <= -1 or xq >= w:
             return 0.0
         y0, x0 = int(torch.floor(torch.tensor(y))), int(torch.floor(torch.tensor(xq)))
         total = 0.0
         for yy, wy in ((y0, 1 - (y - y0)), (y0 + 1, y - y0)):
             for xx, wx in ((x0, 1 - (xq - x0)), (x0 + 1, xq - x0)):
-                if 0 <= yy < 4 and 0 <= xx < 5:
+                if 0 <= yy < h and 0 <= xx < w:
                     total += wy * wx * float(x[0, c, yy, xx])
         return total
 
-    ref = torch.zeros(1, 3, 4, 5, dtype=torch.float64)
+    ref = torch.zeros(1, 3, h, w, dtype=torch.float64)
     for o in range(3):
-        for py in range(4):
-            for px in range(5):
+        for py in range(h):
+            for px in range(w):
                 acc = float(bias[o])
                 for k in range(9):
                     i, j = divmod(k, 3)
