@@ -1,0 +1,59 @@
+"""Baselines: exact on easy inputs, NaN-aware, and the guided filter really uses the RGB edges."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stdnet_ros.data.synthetic import generate_clip
+from stdnet_ros.evaluation.baselines import BASELINES, upsample
+from stdnet_ros.evaluation.metrics import ClipMetrics
+
+
+@pytest.mark.parametrize("method", sorted(BASELINES))
+def test_constant_depth_stays_constant_and_holes_stay_holes(method: str) -> None:
+    lr = np.full((8, 10), 3.0, np.float32)
+    lr[:3, :3] = np.nan  # a 3x3 hole: its centre pixel has no valid neighbour within one LR pixel
+    rgb = np.random.default_rng(0).integers(0, 255, (32, 40, 3), dtype=np.uint8)
+    out = upsample(method, lr, 4, rgb)
+    assert out.shape == (32, 40) and out.dtype == np.float32
+    assert np.isnan(out[4:8, 4:8]).all()  # the unsupported centre of the hole
+    assert np.allclose(out[16:, 16:], 3.0, atol=1e-4)
+
+
+def test_nearest_repeats_pixels() -> None:
+    lr = np.arange(6, dtype=np.float32).reshape(2, 3) + 1
+    out = upsample("nearest", lr, 4, np.zeros((8, 12, 3), np.uint8))
+    assert np.array_equal(out[::4, ::4], lr) and np.array_equal(out[3::4, 3::4], lr)
+
+
+def test_guided_beats_bicubic_where_colour_and_depth_edges_agree() -> None:
+    hr = np.full((64, 64), 2.0, np.float32)
+    hr[:, 30:] = 6.0  # the depth edge falls inside an LR pixel
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    rgb[:, 30:] = 200
+    lr = hr.reshape(16, 4, 16, 4).mean(axis=(1, 3))
+    errors = {}
+    for method in BASELINES:
+        metrics = ClipMetrics()
+        metrics.add(upsample(method, lr, 4, rgb), hr)
+        errors[method] = metrics.score().rmse_cm
+    assert errors["guided"] < errors["bicubic"]
+
+
+def test_on_synthetic_clip_guided_and_bicubic_beat_nearest() -> None:
+    clip = generate_clip(2, frames=2)
+    errors = {}
+    for method in BASELINES:
+        metrics = ClipMetrics()
+        for frame in clip:
+            metrics.add(upsample(method, frame.depth_lr, 4, frame.rgb), frame.depth_gt)
+        errors[method] = metrics.score().rmse_cm
+    assert errors["guided"] < errors["nearest"] and errors["bicubic"] < errors["nearest"]
+
+
+def test_bad_input() -> None:
+    with pytest.raises(ValueError, match="unknown baseline"):
+        upsample("lanczos", np.ones((2, 2), np.float32), 4, np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(ValueError, match="is not 4x"):
+        upsample("bicubic", np.ones((2, 2), np.float32), 4, np.zeros((8, 9, 3), np.uint8))
