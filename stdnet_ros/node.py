@@ -190,7 +190,10 @@ class StdnetNode(Node):
         if now - self._last_log.get(key, -1e9) < self.values["log_throttle_s"]:
             return
         self._last_log[key] = now
-        (self.get_logger().error if error else self.get_logger().warning)(text)
+        if error:  # separate call sites: rclpy fixes one severity per call site
+            self.get_logger().error(text)
+        else:
+            self.get_logger().warning(text)
 
     def _bad(self, topic: str, err: ImageFormatError) -> None:
         key = f"{topic}: {err.reason}"

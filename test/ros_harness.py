@@ -21,6 +21,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
+from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from stdnet_ros.conversion import encode_depth, fill_image
@@ -153,10 +154,14 @@ class Probe:
 
         return bool(wait_for(ready, timeout))
 
-    def send(self, k: int, t: float, rgb: Any, depth: Any, info: CameraInfo | None = None,
-             expect_output: bool = True, timeout: float = 10.0) -> Image | None:
-        """Publish one frame's messages; wait for the node's output for it if one is expected."""
-        before = len(self.outputs)
+    def send(self, t: float, rgb: Any, depth: Any, info: CameraInfo | None = None, expect_output: bool = True,
+             timeout: float = 10.0, expect_t: float | None = None) -> Image | None:
+        """Publish one frame's messages; if an output is expected, wait for the one stamped ``expect_t``.
+
+        ``expect_t`` defaults to the depth's stamp ``t`` (lookahead 0); later outputs of earlier
+        frames are skipped, so a backlog cannot be mistaken for this frame's output.
+        """
+        want = stamp_of(t if expect_t is None else expect_t)
         if info is not None:
             self.pub_info.publish(info)
         pub = self.pub_rgb_compressed if isinstance(rgb, CompressedImage) else self.pub_rgb
@@ -167,8 +172,12 @@ class Probe:
         if not expect_output:
             time.sleep(0.05)
             return None
-        wait_for(lambda: len(self.outputs) > before, timeout)
-        return self.outputs[-1] if len(self.outputs) > before else None
+
+        def arrived() -> Image | None:
+            matching = [o for o in self.outputs if (o.header.stamp.sec, o.header.stamp.nanosec) == want]
+            return matching[-1] if matching else None
+
+        return wait_for(arrived, timeout)
 
     def status(self) -> dict[str, str]:
         """Key/values of the node's latest /diagnostics status (empty before the first)."""
@@ -179,9 +188,14 @@ class Probe:
                                                              "_message": status.message}
 
     def fresh_status(self, timeout: float = 5.0) -> dict[str, str]:
-        """The first /diagnostics status published after now."""
-        count = len(self.diagnostics)
-        wait_for(lambda: len(self.diagnostics) > count, timeout)
+        """The first /diagnostics status computed after now (by its stamp: delivery order can lag)."""
+        now = self.node.get_clock().now().nanoseconds
+
+        def stamped_after() -> bool:
+            last = self.diagnostics[-1] if self.diagnostics else None
+            return last is not None and Time.from_msg(last.header.stamp).nanoseconds > now
+
+        wait_for(stamped_after, timeout)
         return self.status()
 
     def close(self) -> None:

@@ -46,7 +46,8 @@ def context() -> Iterator[rclpy.Context]:
 def bench(context: rclpy.Context, tiny_checkpoint: Path, request: pytest.FixtureRequest) -> Iterator[Probe]:
     """The node (parameters from the test's ``params`` mark) and a connected probe."""
     mark = request.node.get_closest_marker("params")
-    params = {"checkpoint": str(tiny_checkpoint), "window": 3, **(mark.kwargs if mark else {})}
+    params = {"checkpoint": str(tiny_checkpoint), "window": 3, "input_timeout_s": 60.0,
+              **(mark.kwargs if mark else {})}
     ns = unique_namespace("inproc")
     node = StdnetNode(context=context, namespace=ns,
                       parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
@@ -74,7 +75,7 @@ def _check_output(out, depth_encoding: str, t_depth: float, size: tuple[int, int
 def test_outputs_for_every_rgb_encoding(bench: Probe, depth_encoding: str) -> None:
     for k, rgb_encoding in enumerate(RGB_ENCODINGS * 2):
         t = 100.0 + 0.1 * k
-        out = bench.send(k, t, rgb_msg(k, t + SKEW, rgb_encoding), depth_msg(k, t, depth_encoding),
+        out = bench.send(t, rgb_msg(k, t + SKEW, rgb_encoding), depth_msg(k, t, depth_encoding),
                          info=camera_info_msg(t + SKEW))
         _check_output(out, depth_encoding, t)
     info, conf = bench.infos[-1], bench.confidences[-1]
@@ -89,7 +90,7 @@ def test_outputs_for_every_rgb_encoding(bench: Probe, depth_encoding: str) -> No
 def test_larger_rgb_is_resized_and_camera_info_follows(bench: Probe) -> None:
     for k in range(3):
         t = 200.0 + 0.1 * k
-        out = bench.send(k, t, rgb_msg(k, t, "bgr8", h=64, w=80), depth_msg(k, t),
+        out = bench.send(t, rgb_msg(k, t, "bgr8", h=64, w=80), depth_msg(k, t),
                          info=camera_info_msg(t, h=64, w=80))
         _check_output(out, "16UC1", t)
     info = bench.infos[-1]
@@ -102,14 +103,14 @@ def test_larger_rgb_is_resized_and_camera_info_follows(bench: Probe) -> None:
 def test_compressed_rgb_and_output_encoding_parameter(bench: Probe) -> None:
     for k in range(3):
         t = 300.0 + 0.1 * k
-        _check_output(bench.send(k, t, compressed_rgb_msg(k, t), depth_msg(k, t, "16UC1")), "32FC1", t)
+        _check_output(bench.send(t, compressed_rgb_msg(k, t), depth_msg(k, t, "16UC1")), "32FC1", t)
     assert bench.confidences == []
 
 
 @pytest.mark.params(lookahead=1)
 def test_lookahead_output_carries_the_older_frames_stamp(bench: Probe) -> None:
-    assert bench.send(0, 400.0, rgb_msg(0, 400.0), depth_msg(0, 400.0), expect_output=False) is None
-    out = bench.send(1, 400.1, rgb_msg(1, 400.1), depth_msg(1, 400.1))
+    assert bench.send(400.0, rgb_msg(0, 400.0), depth_msg(0, 400.0), expect_output=False) is None
+    out = bench.send(400.1, rgb_msg(1, 400.1), depth_msg(1, 400.1), expect_t=400.0)
     _check_output(out, "16UC1", 400.0)
 
 
@@ -123,7 +124,7 @@ def test_run_time_parameter_changes(bench: Probe, tmp_path: Path) -> None:
     assert node.set_parameters([Parameter("window", value=5), Parameter("slop", value=0.01)])[0].successful
     for k in range(3):  # the swap happens between frames; outputs keep coming
         t = 500.0 + 0.1 * k
-        _check_output(bench.send(k, t, rgb_msg(k, t), depth_msg(k, t)), "16UC1", t)
+        _check_output(bench.send(t, rgb_msg(k, t), depth_msg(k, t)), "16UC1", t)
     assert node.pipeline.window == 5 and node.get_parameter("window").value == 5
     status = bench.fresh_status()
     assert status["window"] == "5" and status["model"] == "tiny-test" and status["_level"] == "0"

@@ -1,0 +1,171 @@
+"""Every kind of bad input, sent on purpose over DDS: the node stays up, counts it, and resumes.
+
+Counts are read from /diagnostics as a user would, not from the node object.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import rclpy
+from rclpy.parameter import Parameter
+from ros_harness import Probe, compressed_rgb_msg, depth_msg, rgb_msg, unique_namespace
+from sensor_msgs.msg import CompressedImage
+
+from stdnet_ros.node import StdnetNode
+
+pytestmark = pytest.mark.ros
+# A long silence timeout: a slow shared CPU must not turn a pause between steps into a WARN.
+BASE = {"window": 3, "diagnostics_period_s": 0.2, "log_throttle_s": 0.0, "pair_queue_size": 3,
+        "input_timeout_s": 60.0}
+
+
+@pytest.fixture(scope="module")
+def context() -> Iterator[rclpy.Context]:
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=int(os.environ["ROS_DOMAIN_ID"]))
+    yield ctx
+    rclpy.shutdown(context=ctx)
+
+
+def _start(context: rclpy.Context, checkpoint: Path, **params: object) -> Probe:
+    ns = unique_namespace("bad")
+    values = {"checkpoint": str(checkpoint), **BASE, **params}
+    node = StdnetNode(context=context, namespace=ns,
+                      parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
+    probe = Probe(ns, extra_nodes=(node,), context=context)
+    probe.stdnet = node
+    assert probe.connected()
+    return probe
+
+
+def _good(probe: Probe, t0: float, n: int = 2, h: int = 32, w: int = 40) -> None:
+    for k in range(n):
+        t = t0 + 0.1 * k
+        out = probe.send(t, rgb_msg(k, t, h=h, w=w), depth_msg(k, t, h=h // 4, w=w // 4))
+        assert out is not None and (out.height, out.width) == (h, w), "no output for a good frame"
+
+
+def _with(msg, **fields):
+    for name, value in fields.items():
+        setattr(msg, name, value)
+    return msg
+
+
+def _truncated(msg):
+    return _with(msg, data=bytes(msg.data)[:-7])
+
+
+def _send(probe: Probe, t: float, rgb=None, depth=None) -> None:
+    probe.send(t, rgb, depth, expect_output=False)
+
+
+def _flood(probe: Probe, t0: float) -> None:
+    """Pairs back to back at 4x the usual size, so inference cannot keep up."""
+    for k in range(6):
+        t = t0 + 0.01 * k
+        probe.pub_rgb.publish(rgb_msg(k, t, h=128, w=160))
+        probe.pub_depth.publish(depth_msg(k, t, h=32, w=40))
+
+
+CASES: dict[str, tuple[dict, Callable[[Probe, float], None], str]] = {
+    "unknown rgb encoding": (
+        {}, lambda p, t: _send(p, t, _with(rgb_msg(0, t), encoding="yuv422"), depth_msg(0, t)),
+        "dropped rgb/image: unknown_encoding"),
+    "depth on the rgb topic": (
+        {}, lambda p, t: _send(p, t, depth_msg(0, t), depth_msg(0, t)),
+        "dropped rgb/image: unknown_encoding"),
+    "short depth data": (
+        {}, lambda p, t: _send(p, t, rgb_msg(0, t), _truncated(depth_msg(0, t))),
+        "dropped depth/image: data_length"),
+    "step mismatch": (
+        {}, lambda p, t: _send(p, t, rgb_msg(0, t), _with(depth_msg(0, t), step=4)),
+        "dropped depth/image: step_mismatch"),
+    "corrupt compressed rgb": (
+        {"use_compressed_rgb": True},
+        lambda p, t: _send(p, t, CompressedImage(header=compressed_rgb_msg(0, t).header, format="jpeg",
+                                                 data=b"\xff\xd8garbage"), depth_msg(0, t)),
+        "dropped rgb/compressed: decode_failed"),
+    "rgb not scale x depth, resize off": (
+        {"resize_rgb": False}, lambda p, t: _send(p, t, rgb_msg(0, t, h=30, w=40), depth_msg(0, t)),
+        "dropped size_mismatch"),
+    "unpaired rgb": (
+        {}, lambda p, t: [_send(p, t + 0.01 * k, rgb_msg(0, t + 0.01 * k)) for k in range(5)],
+        "dropped rgb/image: queue_overflow"),
+    "inference slower than input": (
+        {"inference_queue_size": 1},
+        lambda p, t: _flood(p, t),
+        "dropped inference_busy"),
+    "stamps going backwards": (
+        {}, lambda p, t: _send(p, t - 50.0, rgb_msg(0, t - 50.0), depth_msg(0, t - 50.0)),
+        "event depth/image: stamp_backwards"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_counted_and_the_node_recovers(context, tiny_checkpoint: Path, case: str) -> None:
+    params, bad, key = CASES[case]
+    probe = _start(context, tiny_checkpoint, **params)
+    try:
+        if params.get("use_compressed_rgb"):
+            for k in range(2):
+                t = 100.0 + 0.1 * k
+                assert probe.send(t, compressed_rgb_msg(k, t), depth_msg(k, t)) is not None
+        else:
+            _good(probe, 100.0)
+        bad(probe, 101.0)
+        deadline = time.monotonic() + 5.0
+        while (status := probe.fresh_status()).get(key, "0") == "0" and time.monotonic() < deadline:
+            pass
+        assert int(status.get(key, "0")) >= 1, status
+        if case == "rgb not scale x depth, resize off":
+            assert status["_level"] == "2" and "resize_rgb" in status["_message"]
+        if params.get("use_compressed_rgb"):
+            assert probe.send(102.0, compressed_rgb_msg(5, 102.0), depth_msg(5, 102.0)) is not None
+        else:
+            _good(probe, 102.0)
+        status = probe.fresh_status()
+        assert status["_level"] == "0", status["_message"]
+    finally:
+        probe.close()
+        probe.stdnet.destroy_node()
+
+
+def test_size_change_mid_stream_restarts_at_the_new_size(context, tiny_checkpoint: Path) -> None:
+    probe = _start(context, tiny_checkpoint)
+    try:
+        _good(probe, 100.0)
+        _good(probe, 100.5, h=64, w=80)
+        status = probe.fresh_status()
+        assert status["event depth/image: size_change"] == "1"
+        assert status["event rgb/image: size_change"] == "1"
+        assert int(status["event engine_reset"]) >= 1
+        _good(probe, 101.0)
+    finally:
+        probe.close()
+        probe.stdnet.destroy_node()
+
+
+def test_silent_input_warns_then_clears(context, tiny_checkpoint: Path) -> None:
+    probe = _start(context, tiny_checkpoint, input_timeout_s=0.6)
+    try:
+        _good(probe, 100.0)
+        deadline, k = time.monotonic() + 5.0, 0
+        while time.monotonic() < deadline:  # RGB keeps coming, depth has gone silent
+            k += 1
+            probe.pub_rgb.publish(rgb_msg(k, 100.2 + 0.1 * k))
+            status = probe.fresh_status()
+            if status["_level"] == "1":
+                break
+        assert "depth/image: no message for" in status["_message"], status
+        assert "rgb/image" not in status["_message"]
+        _good(probe, 102.0)
+        status = probe.fresh_status()
+        assert status["_level"] == "0", status["_message"]
+    finally:
+        probe.close()
+        probe.stdnet.destroy_node()
