@@ -154,6 +154,16 @@ class Probe:
 
         return bool(wait_for(ready, timeout))
 
+    def prime(self, t: float, tries: int = 20) -> float:
+        """Send frames until one comes back: DDS may drop the first best-effort messages while the
+        remote side is still matching. Returns the next unused stamp."""
+        for _ in range(tries):
+            out = self.send(t, rgb_msg(0, t), depth_msg(0, t), timeout=1.0)
+            t += 0.1
+            if out is not None:
+                return t
+        raise AssertionError("the node never answered a frame")
+
     def send(self, t: float, rgb: Any, depth: Any, info: CameraInfo | None = None, expect_output: bool = True,
              timeout: float = 10.0, expect_t: float | None = None) -> Image | None:
         """Publish one frame's messages; if an output is expected, wait for the one stamped ``expect_t``.
