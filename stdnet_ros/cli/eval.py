@@ -1,0 +1,112 @@
+"""``stdnet-ros eval``: RMSE/MAE/tRMSE of STDNet (offline and streaming) next to classical baselines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from stdnet_ros.data.datasets import open_dataset
+from stdnet_ros.data.frames import Clip
+from stdnet_ros.data.synthetic import generate_clip
+from stdnet_ros.evaluation.baselines import BASELINES
+from stdnet_ros.evaluation.evaluator import Evaluator, ModelSpec, format_table
+from stdnet_ros.model.checkpoint import CheckpointError, load_model
+
+log = logging.getLogger("stdnet_ros.eval")
+HELD_OUT_SEED = 1_000_000_000  # synthetic evaluation seeds start here, far from any training seed
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "eval",
+        help="score STDNet and baselines on a data set folder or synthetic clips",
+        description="Score STDNet offline (chunks of T frames) and streaming (the node's engine, W and L) "
+        "next to nearest/bicubic/guided-filter baselines, in cm as the STDNet paper computes them.",
+    )
+    parser.add_argument("--data", required=True,
+                        help="DyDToF/TartanAir/DynamicReplica folder, or 'synthetic' (held-out clips)")
+    parser.add_argument("--index", help="index file (default: every lists/*.txt in the data folder)")
+    parser.add_argument("--scales", type=int, nargs="+", default=[4], choices=[4, 8, 16])
+    parser.add_argument("--checkpoint", nargs="*", default=[""],
+                        help="checkpoint file(s), one per scale; '' or omitted = the embedded default model")
+    parser.add_argument("--no-model", action="store_true", help="baselines only")
+    parser.add_argument("--window", type=int, default=7, help="streaming window W (frames)")
+    parser.add_argument("--lookahead", type=int, default=0, help="streaming lookahead L (frames)")
+    parser.add_argument("--chunk", type=int, default=None, help="offline chunk length T (default: W)")
+    parser.add_argument("--frames", type=int, default=None, help="use only the first N frames of each clip")
+    parser.add_argument("--baselines", nargs="*", default=list(BASELINES), choices=list(BASELINES))
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto")
+    parser.add_argument("--synthetic-clips", type=int, default=4, help="with --data synthetic: clip count")
+    parser.add_argument("--size", type=int, nargs=2, default=[256, 320], metavar=("H", "W"),
+                        help="with --data synthetic: frame size")
+    parser.add_argument("--json", action="store_true", help="print the table as JSON on the last line")
+    parser.set_defaults(func=run)  # fmt: skip
+
+
+def clip_source(args: argparse.Namespace) -> Callable[[int], Iterable[Clip]]:
+    """scale -> clips, read lazily so only one scale's frames are in memory at a time."""
+    frames = args.frames
+    if args.data == "synthetic":
+        height, width = args.size
+        return lambda scale: [
+            generate_clip(HELD_OUT_SEED + i, frames=frames or 14, height=height, width=width, scale=scale)
+            for i in range(args.synthetic_clips)
+        ]
+
+    def read(scale: int) -> list[Clip]:
+        reader = open_dataset(Path(args.data), scale, index=args.index)
+        return [reader.clip(seq, 0, min(frames or seq.count, seq.count)) for seq in reader.sequences]
+
+    return read
+
+
+def load_models(args: argparse.Namespace) -> tuple[dict[int, ModelSpec], dict[int, str]]:
+    """Models by scale, and why a scale has none (only tolerated for the embedded default)."""
+    models: dict[int, ModelSpec] = {}
+    missing: dict[int, str] = {}
+    if args.no_model:
+        return models, {s: "--no-model" for s in args.scales}
+    paths = [p for p in args.checkpoint if p]
+    if not paths:
+        for scale in args.scales:
+            try:
+                model, meta = load_model(None, scale, args.device)
+            except CheckpointError as err:
+                missing[scale] = str(err)
+                continue
+            models[scale] = ModelSpec(model, meta["max_depth"], meta["name"] or "default")
+        return models, missing
+    for path in paths:
+        model, meta = load_model(path, None, args.device)
+        models[meta["scale"]] = ModelSpec(model, meta["max_depth"], meta["name"] or Path(path).stem)
+    lacking = [s for s in args.scales if s not in models]
+    if lacking:
+        have = sorted(models)
+        raise CheckpointError(f"no checkpoint for x{lacking} among the ones given (they are for x{have})")
+    return models, missing
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        models, missing = load_models(args)
+        evaluator = Evaluator(clip_source(args), models, window=args.window, lookahead=args.lookahead,
+                              chunk=args.chunk, baselines=args.baselines, device=args.device)  # fmt: skip
+        rows = evaluator.run(args.scales)
+    except (CheckpointError, FileNotFoundError, ValueError) as err:
+        print(f"stdnet-ros eval: error: {err}", file=sys.stderr)
+        return 2
+    print(format_table(rows))
+    for scale, reason in missing.items():
+        print(f"x{scale}: no model scored ({reason})")
+    if args.json:
+        config = {"data": args.data, "scales": args.scales, "window": args.window,
+                  "lookahead": args.lookahead, "chunk": evaluator.chunk, "frames": args.frames,
+                  "device": args.device}  # fmt: skip
+        missing_json = {str(k): v for k, v in missing.items()}
+        print(json.dumps({"config": config, "rows": [r.as_dict() for r in rows], "missing": missing_json}))
+    return 0
