@@ -1,0 +1,139 @@
+"""T-frame training clips as the network's tensors, from the generator or a data set reader.
+
+A sample is ``lr`` (T,1,h,w) and ``gt`` (T,1,H,W) divided by ``max_depth`` and
+clipped to [0, 1], ``guide`` (T,3,H,W) in [0, 1], and ``mask`` (T,1,H,W), 1
+where the ground truth is valid. Invalid LR pixels get the engine's
+nearest-valid fill, so training sees what inference sees. Augmentation is the
+published one: random full-size crop, horizontal and vertical flips and a
+transpose, each with probability 1/2. Unlike the published loader, crop
+offsets are multiples of the scale, so the LR crop covers exactly the HR crop.
+Randomness comes from (seed, index, epoch): runs repeat, and DDP ranks or
+loader workers never need a shared generator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from stdnet_ros.data.datasets import DatasetReader
+from stdnet_ros.data.frames import Clip
+from stdnet_ros.data.synthetic import SceneSpec, ToFModel, generate_clip
+from stdnet_ros.streaming.validity import fill_invalid, valid_mask
+
+Sample = dict[str, torch.Tensor]
+
+
+def clip_to_tensors(clip: Clip, max_depth: float) -> Sample:
+    """A clip with ground truth as normalised network tensors plus the GT validity mask."""
+    if any(f.depth_gt is None for f in clip):
+        raise ValueError(f"{clip.name}: training needs ground-truth depth in every frame")
+    lr = np.stack([fill_invalid(f.depth_lr, valid_mask(f.depth_lr)) for f in clip]) / max_depth
+    gt = np.stack([f.depth_gt for f in clip])
+    mask = valid_mask(gt)
+    guide = np.stack([f.rgb for f in clip]).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+    return {
+        "lr": torch.from_numpy(np.clip(lr, 0, 1).astype(np.float32))[:, None],
+        "guide": torch.from_numpy(guide),
+        "gt": torch.from_numpy(np.clip(np.where(mask, gt / max_depth, 0), 0, 1).astype(np.float32))[:, None],
+        "mask": torch.from_numpy(mask.astype(np.float32))[:, None],
+    }
+
+
+def crop_clip(clip: Clip, size: int, rng: np.random.Generator) -> Clip:
+    """A random size x size HR crop (offsets on the LR grid), the same for every frame."""
+    s = clip.scale
+    height, width = clip.frames[0].rgb.shape[:2]
+    if size % s or size > height or size > width:
+        raise ValueError(f"crop {size} must be a multiple of x{s} and fit in {height}x{width}")
+    y = int(rng.integers(0, (height - size) // s + 1)) * s
+    x = int(rng.integers(0, (width - size) // s + 1)) * s
+    frames = [
+        type(f)(rgb=f.rgb[y : y + size, x : x + size], stamp=f.stamp,
+                depth_lr=f.depth_lr[y // s : (y + size) // s, x // s : (x + size) // s],
+                depth_gt=None if f.depth_gt is None else f.depth_gt[y : y + size, x : x + size])
+        for f in clip
+    ]  # fmt: skip
+    return Clip(clip.name, s, clip.max_depth, frames, clip.intrinsics)
+
+
+def augment(sample: Sample, rng: np.random.Generator) -> Sample:
+    """Horizontal flip, vertical flip, transpose of H and W: each with probability 1/2, on all tensors."""
+    if rng.random() < 0.5:
+        sample = {k: v.flip(-1) for k, v in sample.items()}
+    if rng.random() < 0.5:
+        sample = {k: v.flip(-2) for k, v in sample.items()}
+    if rng.random() < 0.5:
+        sample = {k: v.transpose(-1, -2) for k, v in sample.items()}
+    return {k: v.contiguous() for k, v in sample.items()}
+
+
+class _Epoched(Dataset):
+    """Shared (seed, index, epoch) randomness."""
+
+    def __init__(self, seed: int, augment: bool) -> None:
+        self.seed = seed
+        self.augment = augment
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """New crops and flips each epoch (call it like DistributedSampler.set_epoch)."""
+        self.epoch = epoch
+
+    def _rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, index, self.epoch])
+
+
+class SyntheticClipDataset(_Epoched):
+    """``length`` generated clips; index i is scene seed + i, so no two items share a scene."""
+
+    def __init__(
+        self, length: int, frames: int = 7, size: int = 256, scale: int = 4, max_depth: float = 40.0,
+        seed: int = 0, augment: bool = True, spec: SceneSpec | None = None, tof: ToFModel | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(seed, augment)
+        self.length, self.frames, self.size, self.scale = length, frames, size, scale
+        self.max_depth, self.spec, self.tof = max_depth, spec, tof
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> Sample:
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        clip = generate_clip(self.seed + index, self.frames, self.size, self.size, self.scale, self.max_depth,
+                             self.spec, self.tof)  # fmt: skip
+        sample = clip_to_tensors(clip, self.max_depth)
+        return augment(sample, self._rng(index)) if self.augment else sample
+
+
+class ReaderClipDataset(_Epoched):
+    """Every run of ``frames`` consecutive frames (stride 1) of a reader's sequences, randomly cropped.
+
+    Like the published training mode, a sequence's first and last frames are left out.
+    """
+
+    def __init__(
+        self, reader: DatasetReader, frames: int = 7, size: int | None = 256, seed: int = 0,
+        augment: bool = True,
+    ) -> None:  # fmt: skip
+        super().__init__(seed, augment)
+        self.reader, self.frames, self.size = reader, frames, size
+        self.items = [
+            (seq, start) for seq in reader.sequences for start in range(1, seq.count - 1 - frames + 1)
+        ]
+        if not self.items:
+            raise ValueError(f"no sequence of {reader.root} has {frames + 2} frames")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> Sample:
+        seq, start = self.items[index]
+        clip = self.reader.clip(seq, start, self.frames)
+        rng = self._rng(index)
+        if self.size is not None:
+            clip = crop_clip(clip, self.size, rng)
+        sample = clip_to_tensors(clip, self.reader.layout.max_depth_m)
+        return augment(sample, rng) if self.augment else sample

@@ -1,0 +1,76 @@
+"""Training samples: network shapes and ranges, LR/HR alignment through crops and flips, determinism."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from stdnet_ros.data.datasets import open_dataset
+from stdnet_ros.data.synthetic import ToFModel, generate_clip
+from stdnet_ros.data.torch_dataset import ReaderClipDataset, SyntheticClipDataset, clip_to_tensors
+
+DYDTOF = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "DyDToF"
+CLEAN = ToFModel(noise_base=0, noise_quad=0, flying_prob=0, dropout=0, min_signal=0)
+
+
+def _check(sample: dict[str, torch.Tensor], frames: int, size: int, scale: int) -> None:
+    assert sample["lr"].shape == (frames, 1, size // scale, size // scale)
+    assert sample["guide"].shape == (frames, 3, size, size)
+    assert sample["gt"].shape == sample["mask"].shape == (frames, 1, size, size)
+    for key in ("lr", "guide", "gt", "mask"):
+        value = sample[key]
+        assert value.dtype == torch.float32 and value.is_contiguous()
+        assert torch.isfinite(value).all() and value.min() >= 0 and value.max() <= 1
+
+
+def test_synthetic_samples_lr_stays_aligned_with_gt_through_augmentation() -> None:
+    data = SyntheticClipDataset(6, frames=3, size=64, scale=4, max_depth=40.0, tof=CLEAN)
+    flipped = 0
+    for i in range(len(data)):
+        sample = data[i]
+        _check(sample, 3, 64, 4)
+        # with a noise-free sensor the LR is the area mean of the GT, whatever flips were drawn
+        assert torch.allclose(F.avg_pool2d(sample["gt"], 4), sample["lr"], atol=1e-5)
+        plain = SyntheticClipDataset(6, frames=3, size=64, scale=4, tof=CLEAN, augment=False)[i]
+        flipped += not torch.equal(plain["gt"], sample["gt"])
+    assert flipped > 0
+    assert torch.equal(data[2]["guide"], data[2]["guide"])  # deterministic
+    data.set_epoch(1)
+    first_epoch = SyntheticClipDataset(6, 3, 64, tof=CLEAN)
+    assert any(not torch.equal(data[i]["gt"], first_epoch[i]["gt"]) for i in range(6))
+    with pytest.raises(IndexError):
+        data[6]
+
+
+def test_dydtof_reader_windows_and_aligned_crops() -> None:
+    reader = open_dataset(DYDTOF, 8)
+    data = ReaderClipDataset(reader, frames=3, size=256)
+    assert len(data) == 30 - 2 - 3 + 1  # first and last frames left out, stride 1
+    sample = data[5]
+    _check(sample, 3, 256, 8)
+    assert sample["mask"].all()
+    # a crop on the LR grid: the LR is close to the area mean of the GT (DyDToF's LR is noisy)
+    diff = (F.avg_pool2d(sample["gt"], 8) - sample["lr"]).abs().median() * 40
+    assert diff < 0.05
+    with pytest.raises(ValueError, match="fit in"):
+        ReaderClipDataset(reader, frames=3, size=1024)[0]
+    with pytest.raises(ValueError, match="has 32 frames"):
+        ReaderClipDataset(reader, frames=30)
+
+
+def test_invalid_ground_truth_is_masked_and_depth_clipped() -> None:
+    clip = generate_clip(0, frames=2, height=32, width=32)
+    clip.frames[0].depth_gt[0, :5] = np.nan
+    clip.frames[1].depth_gt[1, :3] = 100.0
+    clip.frames[1].depth_lr[0, 0] = np.nan
+    sample = clip_to_tensors(clip, 10.0)
+    assert sample["mask"][0, 0, 0, :5].sum() == 0 and sample["gt"][0, 0, 0, :5].sum() == 0
+    assert torch.all(sample["gt"][1, 0, 1, :3] == 1.0)
+    assert torch.isfinite(sample["lr"]).all()
+    clip.frames[0].depth_gt = None
+    with pytest.raises(ValueError, match="ground-truth"):
+        clip_to_tensors(clip, 10.0)
