@@ -47,9 +47,7 @@ class CheckpointMeta:
     extra: dict = field(default_factory=dict)
 
 
-def default_checkpoint(scale: int) -> Path:
-    """The embedded default model for a scale, shipped inside the package."""
-    return WEIGHTS_DIR / f"default_x{scale}.safetensors"
+DEFAULT_CHECKPOINT = WEIGHTS_DIR / "default.safetensors"  # the embedded default model (x4 and x8)
 
 
 def _strip(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -106,8 +104,11 @@ def infer_meta(state: dict[str, torch.Tensor], meta: dict, scale: int | None, pa
         raise CheckpointError(f"{path}: not an STDNet checkpoint (missing {err.args[0]})") from None
     named = re.search(r"[xX](4|8|16)(?!\d)", path.stem)
     known = meta.get("scale") or (int(named.group(1)) if named else None)
-    if scale is not None and known is not None and int(known) != scale:
-        raise CheckpointError(f"{path}: trained for x{known}, but x{scale} was asked for")
+    trained = meta.get("extra", {}).get("scales", [known])  # one model may serve several scales
+    if scale is not None and known is not None and scale not in trained:
+        raise CheckpointError(
+            f"{path}: trained for x{'/x'.join(map(str, trained))}, but x{scale} was asked for"
+        )
     scale = scale or known
     if scale is None:
         raise CheckpointError(f"{path}: scale unknown (not in metadata or file name); pass it explicitly")
@@ -143,12 +144,7 @@ def load_model(
     path: str | Path | None, scale: int | None = None, device: str | torch.device = "cpu"
 ) -> tuple[STDNet, dict]:
     """Build an STDNet from a checkpoint (None or '' = the embedded default) in eval mode on device."""
-    if not path:
-        path = default_checkpoint(scale or 4)
-        if not path.is_file():
-            shipped = sorted(p.stem for p in WEIGHTS_DIR.glob("default_x*.safetensors"))
-            raise CheckpointError(f"no embedded default model for x{scale}; shipped: {shipped or 'none'}")
-    path = Path(path)
+    path = Path(path or DEFAULT_CHECKPOINT)
     state, raw_meta = read_checkpoint(path)
     meta = infer_meta(state, raw_meta, scale, path)
     model = STDNet(scale=meta.scale, mid_channels=meta.mid_channels, head_channels=meta.head_channels)

@@ -1,0 +1,1 @@
+"""Training STDNet: synthetic clips on the fly, the published loss and recipe, DDP under torchrun."""
