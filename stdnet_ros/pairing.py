@@ -23,8 +23,8 @@ QoS and never matching best-effort sensor publishers.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any
 
 PairCallback = Callable[[Any, Any], None]
 DropCallback = Callable[[int, Any, str], None]
@@ -43,17 +43,45 @@ def _ignore_drop(index: int, msg: Any, reason: str) -> None:
     """Default drop callback for callers that only read counters."""
 
 
-class Pairer(Protocol):
-    """What the node needs from a pairing implementation."""
+class Pairer:
+    """What both implementations share: the callbacks, a lock, and per-input ``stamp_ns -> msg`` queues."""
 
-    def add(self, index: int, msg: Any) -> None: ...
+    name = ""
+    _queues: Sequence[dict[int, Any]]  # set by each implementation
 
-    def pending(self) -> tuple[int, int]: ...
+    def __init__(self, queue_size: int, on_pair: PairCallback, on_drop: DropCallback | None) -> None:
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be >= 1, got {queue_size}")
+        self._on_pair = on_pair
+        self._on_drop = on_drop or _ignore_drop
+        self._lock = threading.Lock()
 
-    def clear(self, reason: str) -> None: ...
+    def add(self, index: int, msg: Any) -> None:
+        """Queue ``msg`` on input ``index`` (0 or 1) and emit a pair if one forms."""
+        raise NotImplementedError
+
+    def _report(self, dropped: list[tuple[int, Any, str]], pair: Sequence[Any] | None) -> None:
+        """Call back outside the lock, so a callback may use the pairer again."""
+        for args in dropped:
+            self._on_drop(*args)
+        if pair:
+            self._on_pair(*pair)
+
+    def pending(self) -> tuple[int, int]:
+        """Messages waiting for a partner on each input."""
+        with self._lock:
+            return len(self._queues[0]), len(self._queues[1])
+
+    def clear(self, reason: str) -> None:
+        """Drop everything waiting (e.g. after a parameter change), reporting ``reason``."""
+        with self._lock:
+            waiting = [(i, m) for i, q in enumerate(self._queues) for m in q.values()]
+            for q in self._queues:
+                q.clear()
+        self._report([(index, msg, reason) for index, msg in waiting], None)
 
 
-class ApproximateTimePairer:
+class ApproximateTimePairer(Pairer):
     """message_filters' ApproximateTimeSynchronizer algorithm for two inputs, with drop reports."""
 
     name = "stdnet_ros"
@@ -61,14 +89,10 @@ class ApproximateTimePairer:
     def __init__(
         self, queue_size: int, slop: float, on_pair: PairCallback, on_drop: DropCallback | None = None
     ) -> None:
-        if queue_size < 1:
-            raise ValueError(f"queue_size must be >= 1, got {queue_size}")
+        super().__init__(queue_size, on_pair, on_drop)
         self._queue_size = queue_size
         self._slop_ns = int(slop * 1e9)  # as rclpy.duration.Duration(seconds=slop)
-        self._on_pair = on_pair
-        self._on_drop = on_drop or _ignore_drop
-        self._queues: tuple[dict[int, Any], dict[int, Any]] = ({}, {})
-        self._lock = threading.Lock()
+        self._queues = ({}, {})
 
     def add(self, index: int, msg: Any) -> None:
         """Queue ``msg`` on input ``index`` (0 or 1) and emit a pair if one forms."""
@@ -89,27 +113,10 @@ class ApproximateTimePairer:
                 if delta < self._slop_ns:
                     msgs = (mine.pop(stamp), other.pop(partner))
                     pair = msgs if index == 0 else (msgs[1], msgs[0])
-        for args in dropped:
-            self._on_drop(*args)
-        if pair is not None:
-            self._on_pair(*pair)
-
-    def pending(self) -> tuple[int, int]:
-        """Messages waiting for a partner on each input."""
-        with self._lock:
-            return len(self._queues[0]), len(self._queues[1])
-
-    def clear(self, reason: str) -> None:
-        """Drop everything waiting (e.g. after a parameter change), reporting ``reason``."""
-        with self._lock:
-            waiting = [(i, m) for i, q in enumerate(self._queues) for m in q.values()]
-            for q in self._queues:
-                q.clear()
-        for index, msg in waiting:
-            self._on_drop(index, msg, reason)
+        self._report(dropped, pair)
 
 
-class MessageFiltersPairer:
+class MessageFiltersPairer(Pairer):
     """``message_filters.ApproximateTimeSynchronizer`` behind the same interface, plus drop reports."""
 
     name = "message_filters"
@@ -119,15 +126,12 @@ class MessageFiltersPairer:
     ) -> None:
         import message_filters  # only on a ROS 2 install
 
-        if queue_size < 1:
-            raise ValueError(f"queue_size must be >= 1, got {queue_size}")
+        super().__init__(queue_size, on_pair, on_drop)
         self._inputs = (message_filters.SimpleFilter(), message_filters.SimpleFilter())
         self._sync = message_filters.ApproximateTimeSynchronizer(list(self._inputs), queue_size, slop)
         self._sync.registerCallback(self._paired)
-        self._on_pair = on_pair
-        self._on_drop = on_drop or _ignore_drop
+        self._queues = self._sync.queues
         self._just_paired: list[Any] = []
-        self._lock = threading.Lock()
 
     def _paired(self, msg0: Any, msg1: Any) -> None:
         self._just_paired.extend((msg0, msg1))
@@ -136,7 +140,7 @@ class MessageFiltersPairer:
         """Feed ``msg`` to input ``index``; report what message_filters silently discarded."""
         stamp = stamp_ns(msg)
         with self._lock:
-            queue = self._sync.queues[index]
+            queue = self._queues[index]
             before = list(queue.items())
             self._just_paired.clear()
             self._inputs[index].signalMessage(msg)
@@ -149,24 +153,7 @@ class MessageFiltersPairer:
             ]
             if id(msg) not in kept:
                 dropped.append((index, msg, DROP_QUEUE_OVERFLOW))
-        for args in dropped:
-            self._on_drop(*args)
-        if paired:
-            self._on_pair(*paired)
-
-    def pending(self) -> tuple[int, int]:
-        """Messages waiting for a partner on each input."""
-        with self._lock:
-            return len(self._sync.queues[0]), len(self._sync.queues[1])
-
-    def clear(self, reason: str) -> None:
-        """Drop everything waiting, reporting ``reason``."""
-        with self._lock:
-            waiting = [(i, m) for i, q in enumerate(self._sync.queues) for m in q.values()]
-            for q in self._sync.queues:
-                q.clear()
-        for index, msg in waiting:
-            self._on_drop(index, msg, reason)
+        self._report(dropped, paired)
 
 
 def available_implementations() -> list[type]:
@@ -180,6 +167,6 @@ def available_implementations() -> list[type]:
 
 def make_pairer(
     queue_size: int, slop: float, on_pair: PairCallback, on_drop: DropCallback | None = None
-) -> ApproximateTimePairer | MessageFiltersPairer:
+) -> Pairer:
     """message_filters where importable (what ROS users know), else the package's own equivalent."""
     return available_implementations()[0](queue_size, slop, on_pair, on_drop)

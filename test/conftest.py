@@ -1,8 +1,9 @@
-"""Shared fixtures: an isolated ROS 2 domain per test process, and a tiny checkpoint."""
+"""Shared fixtures: an isolated ROS 2 domain per test process, an rclpy context in it, a tiny checkpoint."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,14 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = STDNet(scale=4, mid_channels=4, head_channels=8)
     return save_checkpoint(model, tmp_path_factory.mktemp("model") / "tiny_x4.safetensors",
                            max_depth=10.0, name="tiny-test")
+
+
+@pytest.fixture(scope="module")
+def ros_context(ros_domain_id: int) -> Iterator[object]:
+    """An initialised rclpy context on this process's domain, shut down after the module."""
+    import rclpy
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=ros_domain_id)
+    yield ctx
+    rclpy.shutdown(context=ctx)

@@ -5,7 +5,7 @@ Counts are read from /diagnostics as a user would, not from the node object.
 
 from __future__ import annotations
 
-import os
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,23 +24,20 @@ BASE = {"window": 3, "diagnostics_period_s": 0.2, "log_throttle_s": 0.0, "pair_q
         "input_timeout_s": 60.0}
 
 
-@pytest.fixture(scope="module")
-def context() -> Iterator[rclpy.Context]:
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=int(os.environ["ROS_DOMAIN_ID"]))
-    yield ctx
-    rclpy.shutdown(context=ctx)
-
-
-def _start(context: rclpy.Context, checkpoint: Path, **params: object) -> Probe:
+@contextlib.contextmanager
+def _bench(ros_context: rclpy.Context, checkpoint: Path, **params: object) -> Iterator[Probe]:
+    """A node with ``params`` and a probe connected to it, torn down afterwards."""
     ns = unique_namespace("bad")
     values = {"checkpoint": str(checkpoint), **BASE, **params}
-    node = StdnetNode(context=context, namespace=ns,
+    node = StdnetNode(context=ros_context, namespace=ns,
                       parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
-    probe = Probe(ns, extra_nodes=(node,), context=context)
-    probe.stdnet = node
-    assert probe.connected()
-    return probe
+    probe = Probe(ns, extra_nodes=(node,), context=ros_context)
+    try:
+        assert probe.connected()
+        yield probe
+    finally:
+        probe.close()
+        node.destroy_node()
 
 
 def _good(probe: Probe, t0: float, n: int = 2, h: int = 32, w: int = 40) -> None:
@@ -107,10 +104,9 @@ CASES: dict[str, tuple[dict, Callable[[Probe, float], None], str]] = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_input_is_counted_and_the_node_recovers(context, tiny_checkpoint: Path, case: str) -> None:
+def test_bad_input_is_counted_and_the_node_recovers(ros_context, tiny_checkpoint: Path, case: str) -> None:
     params, bad, key = CASES[case]
-    probe = _start(context, tiny_checkpoint, **params)
-    try:
+    with _bench(ros_context, tiny_checkpoint, **params) as probe:
         if params.get("use_compressed_rgb"):
             for k in range(2):
                 t = 100.0 + 0.1 * k
@@ -130,14 +126,10 @@ def test_bad_input_is_counted_and_the_node_recovers(context, tiny_checkpoint: Pa
             _good(probe, 102.0)
         status = probe.fresh_status()
         assert status["_level"] == "0", status["_message"]
-    finally:
-        probe.close()
-        probe.stdnet.destroy_node()
 
 
-def test_size_change_mid_stream_restarts_at_the_new_size(context, tiny_checkpoint: Path) -> None:
-    probe = _start(context, tiny_checkpoint)
-    try:
+def test_size_change_mid_stream_restarts_at_the_new_size(ros_context, tiny_checkpoint: Path) -> None:
+    with _bench(ros_context, tiny_checkpoint) as probe:
         _good(probe, 100.0)
         _good(probe, 100.5, h=64, w=80)
         status = probe.fresh_status()
@@ -145,14 +137,10 @@ def test_size_change_mid_stream_restarts_at_the_new_size(context, tiny_checkpoin
         assert status["event rgb/image: size_change"] == "1"
         assert int(status["event engine_reset"]) >= 1
         _good(probe, 101.0)
-    finally:
-        probe.close()
-        probe.stdnet.destroy_node()
 
 
-def test_silent_input_warns_then_clears(context, tiny_checkpoint: Path) -> None:
-    probe = _start(context, tiny_checkpoint, input_timeout_s=0.6)
-    try:
+def test_silent_input_warns_then_clears(ros_context, tiny_checkpoint: Path) -> None:
+    with _bench(ros_context, tiny_checkpoint, input_timeout_s=0.6) as probe:
         _good(probe, 100.0)
         deadline, k = time.monotonic() + 5.0, 0
         while time.monotonic() < deadline:  # RGB keeps coming, depth has gone silent
@@ -166,6 +154,3 @@ def test_silent_input_warns_then_clears(context, tiny_checkpoint: Path) -> None:
         _good(probe, 102.0)
         status = probe.fresh_status()
         assert status["_level"] == "0", status["_message"]
-    finally:
-        probe.close()
-        probe.stdnet.destroy_node()

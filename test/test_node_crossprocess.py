@@ -7,17 +7,14 @@ each with ``--ros-args --params-file config/stdnet.yaml`` plus overrides.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import rclpy
 from ros_harness import RGB_FRAME, Probe, camera_info_msg, depth_msg, rgb_msg, unique_namespace
 
 from stdnet_ros.conversion import image_to_depth
@@ -29,14 +26,6 @@ LAUNCHERS = {
     "console script": [shutil.which("stdnet_node") or str(Path(sys.executable).parent / "stdnet_node")],
     "python -m": [sys.executable, "-m", "stdnet_ros.node"],
 }
-
-
-@pytest.fixture(scope="module")
-def context() -> Iterator[rclpy.Context]:
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=int(os.environ["ROS_DOMAIN_ID"]))
-    yield ctx
-    rclpy.shutdown(context=ctx)
 
 
 def _start(launcher: list[str], ns: str, *overrides: str) -> subprocess.Popen:
@@ -58,10 +47,10 @@ def _stop(proc: subprocess.Popen) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("how", list(LAUNCHERS))
-def test_node_process_serves_over_dds(context, tiny_checkpoint: Path, how: str) -> None:
+def test_node_process_serves_over_dds(ros_context, tiny_checkpoint: Path, how: str) -> None:
     ns = unique_namespace("xproc")
     proc = _start(LAUNCHERS[how], ns, f"checkpoint:={tiny_checkpoint}", "window:=3", "output_encoding:=32FC1")
-    probe = Probe(ns, context=context)
+    probe = Probe(ns, context=ros_context)
     try:
         assert probe.connected(timeout=40.0), "node process did not appear on DDS: " + (
             _stop(proc)[1] if proc.poll() is not None else "still running")

@@ -8,7 +8,6 @@ run-time parameter changes.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,24 +33,17 @@ RGB_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
 SKEW = 0.004  # RGB stamp = depth stamp + SKEW, within the default slop
 
 
-@pytest.fixture(scope="module")
-def context() -> Iterator[rclpy.Context]:
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=int(os.environ["ROS_DOMAIN_ID"]))
-    yield ctx
-    rclpy.shutdown(context=ctx)
-
-
 @pytest.fixture
-def bench(context: rclpy.Context, tiny_checkpoint: Path, request: pytest.FixtureRequest) -> Iterator[Probe]:
-    """The node (parameters from the test's ``params`` mark) and a connected probe."""
-    mark = request.node.get_closest_marker("params")
+def bench(
+    ros_context: rclpy.Context, tiny_checkpoint: Path, request: pytest.FixtureRequest
+) -> Iterator[Probe]:
+    """The node (extra parameters by indirect parametrisation) and a connected probe."""
     params = {"checkpoint": str(tiny_checkpoint), "window": 3, "input_timeout_s": 60.0,
-              **(mark.kwargs if mark else {})}
+              **getattr(request, "param", {})}
     ns = unique_namespace("inproc")
-    node = StdnetNode(context=context, namespace=ns,
+    node = StdnetNode(context=ros_context, namespace=ns,
                       parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
-    probe = Probe(ns, extra_nodes=(node,), context=context)
+    probe = Probe(ns, extra_nodes=(node,), context=ros_context)
     probe.stdnet = node
     assert probe.connected(), "probe and node did not discover each other over DDS"
     yield probe
@@ -99,7 +91,10 @@ def test_larger_rgb_is_resized_and_camera_info_follows(bench: Probe) -> None:
     np.testing.assert_allclose(info.p, camera_info_msg(0).p)
 
 
-@pytest.mark.params(output_encoding="32FC1", publish_confidence=False, use_compressed_rgb=True)
+COMPRESSED_32FC1 = {"output_encoding": "32FC1", "publish_confidence": False, "use_compressed_rgb": True}
+
+
+@pytest.mark.parametrize("bench", [COMPRESSED_32FC1], indirect=True)
 def test_compressed_rgb_and_output_encoding_parameter(bench: Probe) -> None:
     for k in range(3):
         t = 300.0 + 0.1 * k
@@ -107,7 +102,7 @@ def test_compressed_rgb_and_output_encoding_parameter(bench: Probe) -> None:
     assert bench.confidences == []
 
 
-@pytest.mark.params(lookahead=1)
+@pytest.mark.parametrize("bench", [{"lookahead": 1}], indirect=True)
 def test_lookahead_output_carries_the_older_frames_stamp(bench: Probe) -> None:
     assert bench.send(400.0, rgb_msg(0, 400.0), depth_msg(0, 400.0), expect_output=False) is None
     out = bench.send(400.1, rgb_msg(1, 400.1), depth_msg(1, 400.1), expect_t=400.0)
