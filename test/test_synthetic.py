@@ -78,3 +78,13 @@ def test_fast_enough_for_on_the_fly_training() -> None:
     generate_clip(21, frames=7)
     per_frame = (time.perf_counter() - began) / 7
     assert per_frame < 0.05, f"{per_frame * 1000:.1f} ms per 256x256 frame"
+
+
+def test_footprint_shrinks_to_a_point_sample() -> None:
+    depth = np.arange(64 * 64, dtype=np.float32).reshape(64, 64) / 100 + 1
+    albedo = np.full((64, 64), 0.5)
+    clean = {"noise_base": 0, "noise_quad": 0, "flying_prob": 0, "dropout": 0, "max_range": 1e9}
+    point = tof_degrade(depth, albedo, 8, np.random.default_rng(0), ToFModel(footprint=0.1, **clean))
+    assert np.array_equal(point, depth[3::8, 3::8])  # one central pixel of each 8x8 block
+    with pytest.raises(ValueError, match="footprint"):
+        tof_degrade(depth, albedo, 8, np.random.default_rng(0), ToFModel(footprint=0))

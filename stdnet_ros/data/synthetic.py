@@ -35,6 +35,10 @@ class ToFModel:
     max_range: float = 20.0  # no return beyond this
     min_signal: float = 0.0005  # albedo / d^2 below this gives no return
     dropout: float = 0.002  # random missing returns
+    # Width of the patch one LR pixel integrates, as a fraction of the scale: 1 = the whole
+    # scale x scale area (a real ToF pixel); small = nearly a point sample (renderers that
+    # make LR depth by casting one ray per LR pixel, e.g. DyDToF's).
+    footprint: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -243,8 +247,14 @@ class SyntheticScene:
         size = rng.uniform(0.1, 0.25) * depth * half_fov + 0.05
         texture = _texture(rng, wall_colour if rng.random() < 0.15 else None)
         kw = {"texture": texture, "density": rng.uniform(20, 200)}
-        if rng.random() < 0.4:
+        kind = rng.random()
+        if kind < 0.35:
             return _Sphere(centre, velocity, size, **kw)
+        if kind < 0.55:  # a thin pole or rail: structure narrower than one LR pixel
+            half = np.array([rng.uniform(0.01, 0.06), rng.uniform(0.5, 2.0), rng.uniform(0.01, 0.06)])
+            if rng.random() < 0.3:
+                half = half[[1, 0, 2]]
+            return _Box(centre, velocity, half, rng.uniform(-0.5, 0.5), rng.uniform(0, np.pi), **kw)
         half = size * rng.uniform(0.3, 1.2, 3)
         return _Box(centre, velocity, half, rng.uniform(-1.5, 1.5), rng.uniform(0, np.pi), **kw)
 
@@ -325,14 +335,24 @@ def tof_degrade(
     hh, ww = depth.shape
     if hh % scale or ww % scale:
         raise ValueError(f"depth {depth.shape} is not divisible by the scale {scale}")
-    blocks = depth.reshape(hh // scale, scale, ww // scale, scale)
+    if not 0 < model.footprint <= 1:
+        raise ValueError(f"footprint must be in (0, 1], got {model.footprint}")
+    k = max(1, round(model.footprint * scale))
+    first = (scale - k) // 2
+
+    def patches(image: np.ndarray) -> np.ndarray:
+        """(h, k, w, k): the central k x k HR pixels each LR pixel sees."""
+        blocks = image.reshape(hh // scale, scale, ww // scale, scale)
+        return blocks[:, first : first + k, :, first : first + k]
+
+    blocks = patches(depth)
     lr = blocks.mean(axis=(1, 3))
     lo, hi = blocks.min(axis=(1, 3)), blocks.max(axis=(1, 3))
     edge = (hi - lo) > model.edge_jump * lr
     flying = edge & (rng.random(lr.shape) < model.flying_prob)
     lr[flying] = lo[flying] + rng.random(int(flying.sum())) * (hi - lo)[flying]
     lr = lr + rng.standard_normal(lr.shape) * (model.noise_base + model.noise_quad * lr**2)
-    reflect = albedo.reshape(blocks.shape).mean(axis=(1, 3))
+    reflect = patches(albedo).mean(axis=(1, 3))
     signal = reflect / np.maximum(lr, 0.1) ** 2
     missing = (lr > model.max_range) | (lr <= 0) | (signal < model.min_signal)
     missing |= rng.random(lr.shape) < model.dropout
