@@ -26,6 +26,8 @@ from ros_harness import (
 )
 
 from stdnet_ros.conversion import image_to_depth
+from stdnet_ros.model import STDNet
+from stdnet_ros.model.checkpoint import save_checkpoint
 from stdnet_ros.node import StdnetNode
 
 pytestmark = pytest.mark.ros
@@ -123,5 +125,11 @@ def test_run_time_parameter_changes(bench: Probe, tmp_path: Path) -> None:
     assert node.pipeline.window == 5 and node.get_parameter("window").value == 5
     status = bench.fresh_status()
     assert status["window"] == "5" and status["model"] == "tiny-test" and status["_level"] == "0"
+    other = save_checkpoint(STDNet(scale=4, mid_channels=4, head_channels=8), tmp_path / "other.safetensors",
+                            max_depth=10.0, name="tiny-other")
+    assert node.set_parameters([Parameter("checkpoint", value=str(other))])[0].successful  # reloads
+    _check_output(bench.send(600.0, rgb_msg(0, 600.0), depth_msg(0, 600.0)), "16UC1", 600.0)
+    status = bench.fresh_status()
+    assert status["model"] == "tiny-other" and status["event reconfigured"] == "2"
     assert status["device"] == "cpu" and status["precision"] == "fp32"
     assert int(status["count out"]) >= 3 and status["latency p50 (ms)"] != "n/a"
