@@ -83,7 +83,8 @@ def test_fast_enough_for_on_the_fly_training() -> None:
 def test_footprint_shrinks_to_a_point_sample() -> None:
     depth = np.arange(64 * 64, dtype=np.float32).reshape(64, 64) / 100 + 1
     albedo = np.full((64, 64), 0.5)
-    clean = {"noise_base": 0, "noise_quad": 0, "flying_prob": 0, "dropout": 0, "max_range": 1e9}
+    clean = {"noise_base": 0, "noise_quad": 0, "flying_prob": 0, "dropout": 0, "min_signal": 0,
+             "max_range": 1e9}  # fmt: skip
     point = tof_degrade(depth, albedo, 8, np.random.default_rng(0), ToFModel(footprint=0.1, **clean))
     assert np.array_equal(point, depth[3::8, 3::8])  # one central pixel of each 8x8 block
     with pytest.raises(ValueError, match="footprint"):
