@@ -12,6 +12,7 @@ from pathlib import Path
 from stdnet_ros.data.datasets import open_dataset
 from stdnet_ros.data.frames import Clip
 from stdnet_ros.data.synthetic import generate_clip
+from stdnet_ros.engine import resolve_device
 from stdnet_ros.evaluation.baselines import BASELINES
 from stdnet_ros.evaluation.evaluator import Evaluator, ModelSpec, format_table
 from stdnet_ros.model.checkpoint import CheckpointError, load_model
@@ -93,6 +94,7 @@ def load_models(args: argparse.Namespace) -> tuple[dict[int, ModelSpec], dict[in
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
+        args.device = str(resolve_device(args.device))
         models, missing = load_models(args)
         evaluator = Evaluator(clip_source(args), models, window=args.window, lookahead=args.lookahead,
                               chunk=args.chunk, baselines=args.baselines, device=args.device)  # fmt: skip
