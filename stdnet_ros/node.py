@@ -13,6 +13,7 @@ skipped; nothing here raises out of a callback.
 
 from __future__ import annotations
 
+import copy
 import sys
 import threading
 import time
@@ -289,8 +290,11 @@ class StdnetNode(Node):
             self.pub_conf.publish(fill_image(Image(header=header), result.confidence, "32FC1"))
         if src.camera_info is not None:
             info = src.camera_info
-            if (info.width, info.height) != result.rgb_size:
+            calibrated = info.width > 0 and info.height > 0
+            if calibrated and (info.width, info.height) != result.rgb_size:
                 info = resized_camera_info(info, *result.rgb_size)
+            else:
+                info = copy.deepcopy(info)  # the cached message is shared with later frames
             info.header = header
             self.pub_info.publish(info)
         now = time.monotonic()
