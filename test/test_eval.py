@@ -45,6 +45,8 @@ def test_streaming_with_full_lookahead_equals_offline(tiny: ModelSpec) -> None:
     """W = L + 1 = clip length: every streamed output sees the whole clip, exactly like one offline chunk."""
     clip = dydtof_crop(4, 4)
     offline = predict_offline(tiny.model, clip, tiny.max_depth, chunk=4)
+    whole = Evaluator(lambda scale: [clip], {4: tiny}, chunk=0, baselines=[], progress=False).run([4])
+    assert whole[0].mode == "offline T=all"
     engine = StreamingEngine(tiny.model, max_depth=tiny.max_depth, window=4, lookahead=3)
     streamed = predict_streaming(engine, clip)
     assert len(offline) == len(streamed) == 4

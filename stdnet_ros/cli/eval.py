@@ -37,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-model", action="store_true", help="baselines only")
     parser.add_argument("--window", type=int, default=7, help="streaming window W (frames)")
     parser.add_argument("--lookahead", type=int, default=0, help="streaming lookahead L (frames)")
-    parser.add_argument("--chunk", type=int, default=None, help="offline chunk length T (default: W)")
+    parser.add_argument("--chunk", type=int, default=None,
+                        help="offline chunk length T (default: W; 0 = whole clip)")
     parser.add_argument("--frames", type=int, default=None, help="use only the first N frames of each clip")
     parser.add_argument("--baselines", nargs="*", default=list(BASELINES), choices=list(BASELINES))
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto")

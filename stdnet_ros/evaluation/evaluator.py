@@ -1,7 +1,8 @@
 """Score STDNet (offline and streaming) and the baselines on the same frames, per scale.
 
-Offline runs the network over the clip in consecutive chunks of T frames, as
-a batch job would. Streaming pushes frames one by one through the very
+Offline runs the network over the clip in consecutive chunks of T frames (or
+the whole clip at once, as the published test scripts do), as a batch job
+would. Streaming pushes frames one by one through the very
 ``StreamingEngine`` the node uses, with its window W and lookahead L, so the
 figure is what a robot gets live. Both normalise depth by the model's own
 ``max_depth`` (what it was trained with), fill and re-mark invalid pixels the
@@ -99,7 +100,7 @@ class Evaluator:
         *,
         window: int = 7,
         lookahead: int = 0,
-        chunk: int | None = None,
+        chunk: int | None = None,  # offline T; None = the window, 0 = the whole clip
         baselines: Iterable[str] = tuple(BASELINES),
         device: str = "cpu",
         progress: bool = True,
@@ -107,7 +108,7 @@ class Evaluator:
         self.clips = clips
         self.models = models
         self.window, self.lookahead = window, lookahead
-        self.chunk = chunk or window
+        self.chunk = window if chunk is None else chunk
         self.baselines = list(baselines)
         self.device = device
         self.progress = progress
@@ -123,14 +124,14 @@ class Evaluator:
             model = spec.model.to(self.device).eval()
 
             def offline(clip: Clip) -> list[np.ndarray]:
-                return predict_offline(model, clip, spec.max_depth, self.chunk, self.device)
+                return predict_offline(model, clip, spec.max_depth, self.chunk or len(clip), self.device)
 
             def streaming(clip: Clip) -> list[np.ndarray]:
                 engine = StreamingEngine(model, max_depth=spec.max_depth, window=self.window,
                                          lookahead=self.lookahead, device=self.device)
                 return predict_streaming(engine, clip)
 
-            methods.append((spec.name, f"offline T={self.chunk}", offline))
+            methods.append((spec.name, f"offline T={self.chunk or 'all'}", offline))
             methods.append((spec.name, f"streaming W={self.window} L={self.lookahead}", streaming))
         return methods  # fmt: skip
 
