@@ -1,0 +1,156 @@
+"""Write a ``Clip`` as a rosbag2 bag (MCAP or sqlite3) a recorded RGB-D rig could have produced.
+
+The bag is written into a hidden folder beside the target and renamed into
+place only when complete, so an error or an interrupt never leaves a
+half-written bag where a later replay would find it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rosbags.rosbag2 import StoragePlugin, Writer
+from tqdm import tqdm
+
+from stdnet_ros.bags import messages as m
+from stdnet_ros.bags.schema import (
+    CLIP_METADATA_KEY,
+    DEPTH_FRAME_ID,
+    DEPTH_INFO_TOPIC,
+    DEPTH_TOPIC,
+    GT_TOPIC,
+    RGB_FRAME_ID,
+    RGB_INFO_TOPIC,
+    RGB_TOPIC,
+    STORAGE_FORMATS,
+    TOPIC_TYPES,
+    TYPESTORE,
+    BagError,
+)
+from stdnet_ros.bags.timing import Schedule, Timing, schedule
+from stdnet_ros.conversion import DEPTH_ENCODINGS, encode_depth
+from stdnet_ros.data.frames import Clip
+
+log = logging.getLogger(__name__)
+_PLUGINS = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
+
+
+def check_target(out: Path) -> None:
+    """Refuse to overwrite anything, and a bag folder with nowhere to go."""
+    if out.exists():
+        raise BagError(f"{out} exists already; not overwriting a bag")
+    if not out.parent.is_dir():
+        raise BagError(f"folder {out.parent} for the bag does not exist")
+
+
+def check_clip(clip: Clip) -> tuple[int, int]:
+    """(H, W) of the clip's RGB; raises BagError naming the first frame that does not fit."""
+    if not clip.frames:
+        raise BagError(f"clip {clip.name!r} has no frames")
+    height, width = clip.frames[0].rgb.shape[:2]
+    lr = (height // clip.scale, width // clip.scale)
+    for i, frame in enumerate(clip.frames):
+        problem = None
+        if frame.rgb.shape != (height, width, 3) or frame.rgb.dtype.name != "uint8":
+            problem = f"RGB {frame.rgb.shape} {frame.rgb.dtype}, expected ({height}, {width}, 3) uint8"
+        elif frame.depth_lr.shape != lr or height % clip.scale or width % clip.scale:
+            problem = f"LR depth {frame.depth_lr.shape} is not RGB ({height}, {width}) / scale {clip.scale}"
+        elif frame.depth_gt is not None and frame.depth_gt.shape != (height, width):
+            problem = f"GT depth {frame.depth_gt.shape} is not the RGB size ({height}, {width})"
+        if problem:
+            raise BagError(f"clip {clip.name!r} frame {i}: {problem}")
+    return height, width
+
+
+def _events(plan: Schedule, has_gt: bool, has_info: bool) -> list[tuple[int, int, str, int]]:
+    """(stamp ns, tie order, topic, index) of every message, in the order a recorder would log them."""
+    events = []
+    for i, t in enumerate(plan.rgb_stamps):
+        ns = m.stamp_ns(float(t))
+        events.append((ns, 0, RGB_TOPIC, i))
+        if has_info:
+            events.append((ns, 1, RGB_INFO_TOPIC, i))
+        if has_gt:
+            events.append((ns, 2, GT_TOPIC, i))
+    for j, t in enumerate(plan.depth_stamps):
+        ns = m.stamp_ns(float(t))
+        events.append((ns, 3, DEPTH_TOPIC, j))
+        if has_info:
+            events.append((ns, 4, DEPTH_INFO_TOPIC, j))
+    return sorted(events)
+
+
+def write_bag(
+    clip: Clip,
+    out: str | Path,
+    storage: str = "mcap",
+    depth_encoding: str = "16UC1",
+    timing: Timing | None = None,
+    progress: bool = False,
+) -> Path:
+    """Write ``clip`` to the rosbag2 folder ``out`` (which must not exist) and return its path.
+
+    Topics and frame ids are in ``schema``; camera_info is written only when
+    the clip knows its intrinsics (a guessed focal length would be silently
+    wrong downstream), ground truth only when every frame has it.
+    """
+    out = Path(out)
+    if storage not in STORAGE_FORMATS:
+        raise BagError(f"storage format {storage!r} not in {STORAGE_FORMATS}")
+    if depth_encoding not in DEPTH_ENCODINGS:
+        raise BagError(f"depth encoding {depth_encoding!r} not in {DEPTH_ENCODINGS}")
+    check_target(out)
+    height, width = check_clip(clip)
+    timing = timing or Timing()
+    try:
+        plan = schedule([f.stamp for f in clip.frames], timing)
+    except ValueError as err:
+        raise BagError(f"clip {clip.name!r}: {err}") from None
+    has_gt = all(f.depth_gt is not None for f in clip.frames)
+    has_info = clip.intrinsics is not None
+    if not has_info:
+        log.warning("clip %r has no intrinsics: writing no camera_info topics", clip.name)
+    infos: dict[str, Any] = {}
+    if has_info:
+        infos[RGB_INFO_TOPIC] = m.camera_info(clip.intrinsics, width, height, 0, RGB_FRAME_ID)
+        infos[DEPTH_INFO_TOPIC] = m.scaled_camera_info(
+            infos[RGB_INFO_TOPIC], width // clip.scale, height // clip.scale, DEPTH_FRAME_ID)
+
+    def message(topic: str, index: int, ns: int) -> Any:
+        if topic in infos:
+            return m.restamped(infos[topic], ns)
+        if topic == RGB_TOPIC:
+            return m.image(clip.frames[index].rgb, "rgb8", ns, RGB_FRAME_ID)
+        if topic == GT_TOPIC:
+            return m.image(encode_depth(clip.frames[index].depth_gt, "32FC1"), "32FC1", ns, RGB_FRAME_ID)
+        depth = clip.frames[int(plan.depth_frames[index])].depth_lr
+        return m.image(encode_depth(depth, depth_encoding), depth_encoding, ns, DEPTH_FRAME_ID)
+
+    events = _events(plan, has_gt, has_info)
+    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        with Writer(staging / out.name, version=9, storage_plugin=_PLUGINS[storage]) as writer:
+            meta = {"name": clip.name, "scale": clip.scale, "max_depth": clip.max_depth,
+                    "depth_encoding": depth_encoding, "timing": asdict(timing)}  # fmt: skip
+            writer.set_custom_data(CLIP_METADATA_KEY, json.dumps(meta))
+            topics = {topic for _, _, topic, _ in events}
+            conns = {t: writer.add_connection(t, TOPIC_TYPES[t], typestore=TYPESTORE)
+                     for t in TOPIC_TYPES if t in topics}  # fmt: skip
+            for ns, _, topic, index in tqdm(events, desc=f"writing {out.name}", unit="msg",
+                                            disable=not progress, leave=False):  # fmt: skip
+                msg = message(topic, index, ns)
+                writer.write(conns[topic], ns, TYPESTORE.serialize_cdr(msg, TOPIC_TYPES[topic]))
+        (staging / out.name).rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log.info("wrote %s: %d frames, %d depth messages, %s, depth %s%s", out, len(clip.frames),
+             len(plan.depth_stamps), storage, depth_encoding, ", with ground truth" if has_gt else "")
+    return out
