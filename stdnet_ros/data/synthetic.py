@@ -21,6 +21,9 @@ import numpy as np
 from stdnet_ros.data.frames import Clip, Frame
 
 TEXTURE_SIZE = 128
+MIP_LEVELS = 5
+CUBE = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=np.float64)
+MIP_OFFSETS = np.cumsum([0] + [(TEXTURE_SIZE >> k) ** 2 for k in range(MIP_LEVELS - 1)])
 STAMP_EPOCH = 1.7e9  # seconds: stamps look like wall-clock ROS time
 
 
@@ -93,16 +96,27 @@ def _texture(rng: np.random.Generator, like: np.ndarray | None = None) -> np.nda
 
 
 class _Surface:
-    """Something a ray can hit, with an albedo texture mapped in metres."""
+    """Something a ray can hit, with an albedo texture mapped in metres.
+
+    The texture is mip-mapped: where one pixel covers many texels (far or small
+    surfaces) it reads a pre-filtered level, as a camera pixel averages what it
+    sees, instead of aliasing into moire edges that no real image has.
+    """
 
     def __init__(self, texture: np.ndarray, density: float) -> None:
-        self.texture = texture.reshape(-1, 3)
+        levels = [texture]
+        while len(levels) < MIP_LEVELS:
+            levels.append(cv2.pyrDown(levels[-1]))
+        self.atlas = np.concatenate([level.reshape(-1, 3) for level in levels])  # all levels, one gather
         self.density = density  # texels per metre
 
-    def albedo(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        iu = np.floor(u * self.density).astype(np.int64) % TEXTURE_SIZE
-        iv = np.floor(v * self.density).astype(np.int64) % TEXTURE_SIZE
-        return self.texture[iv * TEXTURE_SIZE + iu]
+    def albedo(self, u: np.ndarray, v: np.ndarray, texels_per_pixel: np.ndarray) -> np.ndarray:
+        level = np.clip(np.log2(np.maximum(texels_per_pixel, 1e-6)) + 0.5, 0, MIP_LEVELS - 1).astype(np.int64)
+        size = TEXTURE_SIZE >> level
+        scale = self.density / (1 << level)
+        iu = np.floor(u * scale).astype(np.int64) % size
+        iv = np.floor(v * scale).astype(np.int64) % size
+        return self.atlas[MIP_OFFSETS[level] + iv * size + iu]
 
 
 class _Plane(_Surface):
@@ -131,6 +145,10 @@ class _Sphere(_Surface):
     def at(self, time: float) -> tuple[np.ndarray, float]:
         return self.centre0 + self.velocity * time, self.radius
 
+    def corners(self, time: float) -> np.ndarray:
+        """The bounding cube's corners: the sphere lies inside their convex hull."""
+        return self.at(time)[0] + self.radius * CUBE
+
 
 class _Box(_Surface):
     def __init__(
@@ -141,7 +159,11 @@ class _Box(_Surface):
         self.centre0, self.velocity, self.half, self.spin, self.yaw0 = centre, velocity, half, spin, yaw
 
     def at(self, time: float) -> tuple[np.ndarray, float]:
-        return self.centre0 + self.velocity * time, float(np.linalg.norm(self.half))
+        return self.centre0 + self.velocity * time, self.yaw0 + self.spin * time
+
+    def corners(self, time: float) -> np.ndarray:
+        centre, yaw = self.at(time)
+        return centre + (CUBE * self.half) @ _rotation(yaw, 0.0).T
 
 
 def _hit_sphere(
@@ -168,8 +190,7 @@ def _hit_box(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Slab test in the box's own frame (it spins about the vertical axis)."""
     rays = rays.astype(np.float64)
-    centre, _ = box.at(time)
-    yaw = box.yaw0 + box.spin * time
+    centre, yaw = box.at(time)
     rot = _rotation(yaw, 0.0)  # box frame -> world
     o = rot.T @ (origin - centre)
     d = rot.T @ rays
@@ -206,7 +227,7 @@ class SyntheticScene:
             [(xs - self.intrinsics[2]) / f, (ys - self.intrinsics[3]) / f, np.ones_like(xs)]
         ).reshape(3, -1).astype(np.float32)
         self.planes = self._room(rng)
-        wall_colour = self.planes[0].texture.mean(axis=0)
+        wall_colour = self.planes[0].atlas[: TEXTURE_SIZE**2].mean(axis=0)
         self.objects = [self._object(rng, wall_colour) for _ in range(int(rng.integers(*self.spec.objects)))]
         # camera: smooth translation and pan; light: direction drifts, brightness changes
         self.cam_amp = rng.uniform(0, self.spec.camera_speed, 3) * np.array([1.0, 0.3, 1.0])
@@ -264,17 +285,15 @@ class SyntheticScene:
         pan = self.pan_amp * np.sin(self.pan_freq * time * 2 * np.pi)
         return origin, _rotation(pan[0], pan[1])
 
-    def _window(self, centre: np.ndarray, radius: float, origin: np.ndarray, rot: np.ndarray) -> np.ndarray:
-        """Flat indices of the pixels an object's bounding sphere may cover."""
-        pc = rot.T @ (centre - origin)
-        fx, fy, cx, cy = self.intrinsics
-        if pc[2] - radius < 0.05:
+    def _window(self, corners: np.ndarray, origin: np.ndarray, rot: np.ndarray) -> np.ndarray:
+        """Flat indices of the pixels inside the projection of an object's bounding corners (8, 3)."""
+        pc = (corners - origin) @ rot  # camera coordinates, one row per corner
+        if pc[:, 2].min() < 0.05:
             return np.arange(self.height * self.width)
-        r = radius / (pc[2] - radius)
-        x0, x1 = int((pc[0] / pc[2] - r) * fx + cx), int((pc[0] / pc[2] + r) * fx + cx) + 2
-        y0, y1 = int((pc[1] / pc[2] - r) * fy + cy), int((pc[1] / pc[2] + r) * fy + cy) + 2
-        x0, x1 = max(x0, 0), min(x1, self.width)
-        y0, y1 = max(y0, 0), min(y1, self.height)
+        fx, fy, cx, cy = self.intrinsics
+        xs, ys = pc[:, 0] / pc[:, 2] * fx + cx, pc[:, 1] / pc[:, 2] * fy + cy
+        x0, x1 = max(int(xs.min()), 0), min(int(xs.max()) + 2, self.width)
+        y0, y1 = max(int(ys.min()), 0), min(int(ys.max()) + 2, self.height)
         if x0 >= x1 or y0 >= y1:
             return np.zeros(0, dtype=np.int64)
         return (np.arange(y0, y1)[:, None] * self.width + np.arange(x0, x1)[None]).ravel()
@@ -284,6 +303,7 @@ class SyntheticScene:
         time = index / self.spec.fps
         origin, rot = self._camera(time)
         rays = (rot @ self.rays_cam).astype(np.float32)  # world directions, camera-z 1: t is z-depth
+        focal = self.intrinsics[0]
         light = _rotation(self.light_spin * time, 0.0) @ self.light0
         light /= np.linalg.norm(light)
         hits = np.stack([plane.hit(origin, rays) for plane in self.planes])
@@ -294,10 +314,12 @@ class SyntheticScene:
         for k, plane in enumerate(self.planes):
             sel = np.flatnonzero(owner == k)
             p = origin[:, None] + rays[:, sel] * depth[sel]
-            albedo[sel] = plane.albedo(p[plane.axes[0]], p[plane.axes[1]])
+            r = rays[:, sel]
+            slant = np.abs(plane.normal @ r) / np.sqrt(np.einsum("in,in->n", r, r))
+            footprint = depth[sel] * plane.density / (focal * np.maximum(slant, 0.05))  # texels per pixel
+            albedo[sel] = plane.albedo(p[plane.axes[0]], p[plane.axes[1]], footprint)
         for obj in self.objects:
-            centre, radius = obj.at(time)
-            idx = self._window(centre, radius, origin, rot)
+            idx = self._window(obj.corners(time), origin, rot)
             if idx.size == 0:
                 continue
             hit = _hit_sphere if isinstance(obj, _Sphere) else _hit_box
@@ -306,7 +328,7 @@ class SyntheticScene:
             sel = idx[closer]
             depth[sel] = t[closer]
             cosine[sel] = np.abs(light @ n[:, closer])
-            albedo[sel] = obj.albedo(u[closer], v[closer])
+            albedo[sel] = obj.albedo(u[closer], v[closer], t[closer] * obj.density / focal)
         gain = 1 + self.flicker * np.sin(2 * np.pi * 1.7 * time)
         if self.switch_time is not None and time >= self.switch_time:
             gain *= self.switch_gain
