@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from stdnet_ros.data import Clip
-from stdnet_ros.data.synthetic import ToFModel, generate_clip, tof_degrade
+from stdnet_ros.data.synthetic import ToFModel, generate_clip, generate_clips, tof_degrade
 
 
 def test_same_seed_same_pixels_other_seed_other_scene() -> None:
@@ -89,3 +89,14 @@ def test_footprint_shrinks_to_a_point_sample() -> None:
     assert np.array_equal(point, depth[3::8, 3::8])  # one central pixel of each 8x8 block
     with pytest.raises(ValueError, match="footprint"):
         tof_degrade(depth, albedo, 8, np.random.default_rng(0), ToFModel(footprint=0))
+
+
+def test_several_scales_share_one_scene() -> None:
+    clips = generate_clips(5, frames=2, height=64, width=64, scales=(4, 8, 16))
+    assert sorted(clips) == [4, 8, 16]
+    for scale, clip in clips.items():
+        assert clip.scale == scale and clip.frames[1].depth_lr.shape == (64 // scale, 64 // scale)
+        assert clip.frames[1].rgb is clips[4].frames[1].rgb
+        assert clip.frames[1].stamp == clips[4].frames[1].stamp
+        single = generate_clip(5, frames=2, height=64, width=64, scale=scale)
+        assert np.array_equal(single.frames[1].depth_lr, clip.frames[1].depth_lr, equal_nan=True)

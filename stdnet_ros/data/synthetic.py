@@ -381,6 +381,37 @@ def tof_degrade(
     return np.where(missing, np.nan, lr).astype(np.float32)
 
 
+def generate_clips(
+    seed: int,
+    frames: int = 7,
+    height: int = 256,
+    width: int = 256,
+    scales: tuple[int, ...] = (4,),
+    max_depth: float = 40.0,
+    spec: SceneSpec | None = None,
+    tof: ToFModel | None = None,
+) -> dict[int, Clip]:
+    """One scene seen at several scales: the same RGB and truth, each scale's own ToF degradation.
+
+    Rendering dominates the cost, so several scales come for the price of one.
+    """
+    for scale in scales:
+        if height % scale or width % scale or height % 4 or width % 4:
+            raise ValueError(f"{height}x{width} must be divisible by the scale {scale} and by 4")
+    scene = SyntheticScene(seed, height, width, spec)
+    stamp_rng = np.random.default_rng([seed, 1])
+    noise_rngs = {scale: np.random.default_rng([seed, 3, scale]) for scale in scales}
+    start = STAMP_EPOCH + (seed % 100_000) * 10.0
+    clips = {s: Clip(f"synthetic-{seed}", s, max_depth, intrinsics=scene.intrinsics) for s in scales}
+    for i in range(frames):
+        rgb, depth, lum = scene.render(i)
+        stamp = start + i / scene.spec.fps + float(stamp_rng.normal(0, scene.spec.stamp_jitter))
+        for scale, clip in clips.items():
+            lr = tof_degrade(depth, lum, scale, noise_rngs[scale], tof)
+            clip.frames.append(Frame(rgb=rgb, depth_lr=lr, stamp=stamp, depth_gt=depth))
+    return clips
+
+
 def generate_clip(
     seed: int,
     frames: int = 7,
@@ -392,15 +423,4 @@ def generate_clip(
     tof: ToFModel | None = None,
 ) -> Clip:
     """A deterministic clip: same seed and arguments, same pixels."""
-    if height % scale or width % scale or height % 4 or width % 4:
-        raise ValueError(f"{height}x{width} must be divisible by the scale {scale} and by 4")
-    scene = SyntheticScene(seed, height, width, spec)
-    noise_rng = np.random.default_rng([seed, 1])
-    start = STAMP_EPOCH + (seed % 100_000) * 10.0
-    clip = Clip(f"synthetic-{seed}", scale, max_depth, intrinsics=scene.intrinsics)
-    for i in range(frames):
-        rgb, depth, lum = scene.render(i)
-        stamp = start + i / scene.spec.fps + float(noise_rng.normal(0, scene.spec.stamp_jitter))
-        lr = tof_degrade(depth, lum, scale, noise_rng, tof)
-        clip.frames.append(Frame(rgb=rgb, depth_lr=lr, stamp=stamp, depth_gt=depth))
-    return clip
+    return generate_clips(seed, frames, height, width, (scale,), max_depth, spec, tof)[scale]
