@@ -98,6 +98,10 @@ def test_cli_with_checkpoint_on_synthetic(tiny_checkpoint: Path, capsys: pytest.
     rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["rows"]
     assert code == 0
     assert [r["mode"] for r in rows] == ["-", "offline T=2", "streaming W=2 L=0"]
+    code = main(["eval", "--data", str(DYDTOF), "--frames", "1", "--no-model", "--baselines", "nearest",
+                 "--json"])  # fmt: skip
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["rows"][0]
+    assert code == 0 and row["trmse_cm"] is None and row["frames"] == 1  # strict JSON: no NaN
 
 
 def test_cli_errors(tiny_checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:

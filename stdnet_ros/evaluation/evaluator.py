@@ -43,7 +43,11 @@ class Row:
     ms_per_frame: float
 
     def as_dict(self) -> dict:
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        """JSON-ready: floats rounded, NaN (no temporal figure for a one-frame clip) as None."""
+        def clean(v: object) -> object:
+            return (None if np.isnan(v) else round(v, 4)) if isinstance(v, float) else v
+
+        return {k: clean(v) for k, v in asdict(self).items()}
 
 
 def predict_offline(
