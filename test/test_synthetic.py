@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from stdnet_ros.data import Clip
-from stdnet_ros.data.synthetic import ToFModel, generate_clip, generate_clips, tof_degrade
+from stdnet_ros.data.synthetic import DYDTOF_LIKE, ToFModel, generate_clip, generate_clips, tof_degrade
 
 
 def test_same_seed_same_pixels_other_seed_other_scene() -> None:
@@ -100,3 +101,21 @@ def test_several_scales_share_one_scene() -> None:
         assert clip.frames[1].stamp == clips[4].frames[1].stamp
         single = generate_clip(5, frames=2, height=64, width=64, scale=scale)
         assert np.array_equal(single.frames[1].depth_lr, clip.frames[1].depth_lr, equal_nan=True)
+
+
+def test_dydtof_like_sensor_matches_the_real_lr_statistics() -> None:
+    """Degrade real DyDToF ground truth with the preset: its errors look like DyDToF's own LR's."""
+    root = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "DyDToF"
+    hr = np.load(root / "DyDToF_HR_RGB/school/school_shot8/depth/school_shot8.0010.npy")
+    real = np.load(root / "DyDToF_LR/X8/school/school_shot8/depth/school_shot8.0010.npy")
+    sim = tof_degrade(hr, np.ones_like(hr), 8, np.random.default_rng(0), DYDTOF_LIKE)
+    centre = hr[3::8, 3::8]
+    real_err, sim_err = np.median(np.abs(real - centre)), np.median(np.abs(sim - centre))
+    assert abs(sim_err - real_err) < 0.2 * real_err
+    # at depth edges both take one side: almost nothing lands in the middle third between the surfaces
+    blocks = hr.reshape(66, 8, 120, 8)
+    lo, hi = blocks.min(axis=(1, 3)), blocks.max(axis=(1, 3))
+    edge = hi - lo > 0.5
+    for lr in (real, sim):
+        t = (lr[edge] - lo[edge]) / (hi[edge] - lo[edge])
+        assert np.mean((t > 1 / 3) & (t < 2 / 3)) < 0.1
