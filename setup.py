@@ -15,7 +15,6 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
-        (f"share/{PACKAGE}/msg", glob("msg/*.msg")),
     ],
     install_requires=["setuptools", "numpy", "torch>=2.1", "safetensors", "tqdm"],
     zip_safe=True,
