@@ -10,7 +10,7 @@ import torch
 from torch.nn import functional as F
 
 from stdnet_ros.data.datasets import open_dataset
-from stdnet_ros.data.synthetic import ToFModel, generate_clip
+from stdnet_ros.data.synthetic import DYDTOF_LIKE, ToFModel, generate_clip
 from stdnet_ros.data.torch_dataset import ReaderClipDataset, SyntheticClipDataset, clip_to_tensors
 
 DYDTOF = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "DyDToF"
@@ -28,14 +28,14 @@ def _check(sample: dict[str, torch.Tensor], frames: int, size: int, scale: int) 
 
 
 def test_synthetic_samples_lr_stays_aligned_with_gt_through_augmentation() -> None:
-    data = SyntheticClipDataset(6, frames=3, size=64, scale=4, max_depth=40.0, tof=CLEAN)
+    data = SyntheticClipDataset(6, frames=3, size=64, scales=4, max_depth=40.0, tof=CLEAN)
     flipped = 0
     for i in range(len(data)):
         sample = data[i]
         _check(sample, 3, 64, 4)
         # with a noise-free sensor the LR is the area mean of the GT, whatever flips were drawn
         assert torch.allclose(F.avg_pool2d(sample["gt"], 4), sample["lr"], atol=1e-5)
-        plain = SyntheticClipDataset(6, frames=3, size=64, scale=4, tof=CLEAN, augment=False)[i]
+        plain = SyntheticClipDataset(6, frames=3, size=64, scales=4, tof=CLEAN, augment=False)[i]
         flipped += not torch.equal(plain["gt"], sample["gt"])
     assert flipped > 0
     assert torch.equal(data[2]["guide"], data[2]["guide"])  # deterministic
@@ -74,3 +74,19 @@ def test_invalid_ground_truth_is_masked_and_depth_clipped() -> None:
     clip.frames[0].depth_gt = None
     with pytest.raises(ValueError, match="ground-truth"):
         clip_to_tensors(clip, 10.0)
+
+
+def test_multiscale_sensor_mix_and_depth_scaling() -> None:
+    data = SyntheticClipDataset(8, frames=2, size=64, scales=(4, 8), tof=(CLEAN, DYDTOF_LIKE),
+                                depth_scale=(0.5, 2.0), augment=False)  # fmt: skip
+    plain = SyntheticClipDataset(8, frames=2, size=64, scales=(4, 8), tof=(CLEAN, DYDTOF_LIKE), augment=False)
+    ratios, clean_lr = set(), 0
+    for i in range(len(data)):
+        sample = data[i]
+        assert sample["lr_x4"].shape == (2, 1, 16, 16) and sample["lr_x8"].shape == (2, 1, 8, 8)
+        assert "lr" not in sample
+        ratio = float(sample["gt"].sum() / plain[i]["gt"].sum())  # the same scene, metres rescaled
+        assert 0.5 <= ratio <= 2.0
+        ratios.add(round(ratio, 3))
+        clean_lr += torch.allclose(F.avg_pool2d(sample["gt"], 8), sample["lr_x8"], atol=1e-5)
+    assert len(ratios) > 4 and 0 < clean_lr < len(data)  # both sensors were drawn

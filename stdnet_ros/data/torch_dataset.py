@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 
 from stdnet_ros.data.datasets import DatasetReader
 from stdnet_ros.data.frames import Clip
-from stdnet_ros.data.synthetic import SceneSpec, ToFModel, generate_clip
+from stdnet_ros.data.synthetic import SceneSpec, ToFModel, generate_clips
 from stdnet_ros.streaming.validity import fill_invalid, valid_mask
 
 Sample = dict[str, torch.Tensor]
@@ -86,15 +86,25 @@ class _Epoched(Dataset):
 
 
 class SyntheticClipDataset(_Epoched):
-    """``length`` generated clips; index i is scene seed + i, so no two items share a scene."""
+    """``length`` generated clips; index i is scene seed + i, so no two items share a scene.
+
+    With several ``scales`` one render serves all: the sample holds ``lr_x<s>``
+    per scale instead of ``lr``. ``tof`` may list sensor models (one is drawn
+    per clip, e.g. a real ToF and a DyDToF-like renderer), and ``depth_scale``
+    rescales each scene's metres by a random factor (the RGB is unchanged by
+    a uniform scaling of the world), widening the depth range seen in training.
+    """
 
     def __init__(
-        self, length: int, frames: int = 7, size: int = 256, scale: int = 4, max_depth: float = 40.0,
-        seed: int = 0, augment: bool = True, spec: SceneSpec | None = None, tof: ToFModel | None = None,
+        self, length: int, frames: int = 7, size: int = 256, scales: int | tuple[int, ...] = 4,
+        max_depth: float = 40.0, seed: int = 0, augment: bool = True, spec: SceneSpec | None = None,
+        tof: ToFModel | tuple[ToFModel, ...] | None = None, depth_scale: tuple[float, float] | None = None,
     ) -> None:  # fmt: skip
         super().__init__(seed, augment)
-        self.length, self.frames, self.size, self.scale = length, frames, size, scale
-        self.max_depth, self.spec, self.tof = max_depth, spec, tof
+        self.length, self.frames, self.size = length, frames, size
+        self.scales = (scales,) if isinstance(scales, int) else tuple(scales)
+        self.max_depth, self.spec, self.depth_scale = max_depth, spec, depth_scale
+        self.tofs = tof if isinstance(tof, tuple) else (tof,)
 
     def __len__(self) -> int:
         return self.length
@@ -102,9 +112,19 @@ class SyntheticClipDataset(_Epoched):
     def __getitem__(self, index: int) -> Sample:
         if not 0 <= index < self.length:
             raise IndexError(index)
-        clip = generate_clip(self.seed + index, self.frames, self.size, self.size, self.scale, self.max_depth,
-                             self.spec, self.tof)  # fmt: skip
-        sample = clip_to_tensors(clip, self.max_depth)
+        scene_rng = np.random.default_rng([self.seed, index])  # per scene, the same every epoch
+        tof = self.tofs[int(scene_rng.integers(len(self.tofs)))]
+        factor = float(scene_rng.uniform(*self.depth_scale)) if self.depth_scale else 1.0
+        clips = generate_clips(self.seed + index, self.frames, self.size, self.size, self.scales,
+                               self.max_depth, self.spec, tof)  # fmt: skip
+        sample: Sample = {}
+        for scale, clip in clips.items():
+            for frame in clip:
+                frame.depth_lr = frame.depth_lr * np.float32(factor)
+                frame.depth_gt = frame.depth_gt * np.float32(factor)
+            tensors = clip_to_tensors(clip, self.max_depth)
+            sample["lr" if len(self.scales) == 1 else f"lr_x{scale}"] = tensors.pop("lr")
+            sample.update(tensors)
         return augment(sample, self._rng(index)) if self.augment else sample
 
 
