@@ -11,12 +11,11 @@ to the node's own name so nothing is remapped unless asked. Example:
         rgb_topic:=/camera/color/image_raw depth_topic:=/tof/depth/image_raw
 """
 
+from launch import LaunchContext, LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
-
-from launch import LaunchContext, LaunchDescription
 
 PACKAGE = "stdnet_ros"
 EXECUTABLE = "stdnet_node"
