@@ -87,9 +87,10 @@ class BagClip:
 
     def _decode(self, topic: str, ns: int, msg: Any) -> np.ndarray:
         try:
-            return image_to_rgb(msg) if topic == RGB_TOPIC else image_to_depth(msg)
+            image = image_to_rgb(msg) if topic == RGB_TOPIC else image_to_depth(msg)
         except ImageFormatError as err:
             raise BagError(f"bag {self.path}: {topic} message at {ns / 1e9:.6f} s: {err}") from err
+        return image if image.flags.writeable else image.copy()  # frames are the caller's to modify
 
     def frames(self, slop_s: float = DEFAULT_SLOP_S) -> Iterator[Frame]:
         """One Frame per depth message, with the RGB (and GT) nearest in stamp within ``slop_s``.

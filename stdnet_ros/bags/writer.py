@@ -11,6 +11,8 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,23 @@ from stdnet_ros.data.frames import Clip
 
 log = logging.getLogger(__name__)
 _PLUGINS = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
+
+
+@contextmanager
+def staged_bag(out: Path, storage: str = "mcap") -> Iterator[Writer]:
+    """An open rosbags Writer whose bag appears at ``out`` only if the block completes."""
+    check_target(out)
+    if storage not in STORAGE_FORMATS:
+        raise BagError(f"storage format {storage!r} not in {STORAGE_FORMATS}")
+    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        with Writer(staging / out.name, version=9, storage_plugin=_PLUGINS[storage]) as writer:
+            yield writer
+        (staging / out.name).rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def check_target(out: Path) -> None:
@@ -101,8 +120,6 @@ def write_bag(
     wrong downstream), ground truth only when every frame has it.
     """
     out = Path(out)
-    if storage not in STORAGE_FORMATS:
-        raise BagError(f"storage format {storage!r} not in {STORAGE_FORMATS}")
     if depth_encoding not in DEPTH_ENCODINGS:
         raise BagError(f"depth encoding {depth_encoding!r} not in {DEPTH_ENCODINGS}")
     check_target(out)
@@ -133,24 +150,17 @@ def write_bag(
         return m.image(encode_depth(depth, depth_encoding), depth_encoding, ns, DEPTH_FRAME_ID)
 
     events = _events(plan, has_gt, has_info)
-    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
-        with Writer(staging / out.name, version=9, storage_plugin=_PLUGINS[storage]) as writer:
-            meta = {"name": clip.name, "scale": clip.scale, "max_depth": clip.max_depth,
-                    "depth_encoding": depth_encoding, "timing": asdict(timing)}  # fmt: skip
-            writer.set_custom_data(CLIP_METADATA_KEY, json.dumps(meta))
-            topics = {topic for _, _, topic, _ in events}
-            conns = {t: writer.add_connection(t, TOPIC_TYPES[t], typestore=TYPESTORE)
-                     for t in TOPIC_TYPES if t in topics}  # fmt: skip
-            for ns, _, topic, index in tqdm(events, desc=f"writing {out.name}", unit="msg",
-                                            disable=not progress, leave=False):  # fmt: skip
-                msg = message(topic, index, ns)
-                writer.write(conns[topic], ns, TYPESTORE.serialize_cdr(msg, TOPIC_TYPES[topic]))
-        (staging / out.name).rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with staged_bag(out, storage) as writer:
+        meta = {"name": clip.name, "scale": clip.scale, "max_depth": clip.max_depth,
+                "depth_encoding": depth_encoding, "timing": asdict(timing)}  # fmt: skip
+        writer.set_custom_data(CLIP_METADATA_KEY, json.dumps(meta))
+        topics = {topic for _, _, topic, _ in events}
+        conns = {t: writer.add_connection(t, TOPIC_TYPES[t], typestore=TYPESTORE)
+                 for t in TOPIC_TYPES if t in topics}  # fmt: skip
+        for ns, _, topic, index in tqdm(events, desc=f"writing {out.name}", unit="msg",
+                                        disable=not progress, leave=False):  # fmt: skip
+            msg = message(topic, index, ns)
+            writer.write(conns[topic], ns, TYPESTORE.serialize_cdr(msg, TOPIC_TYPES[topic]))
     log.info("wrote %s: %d frames, %d depth messages, %s, depth %s%s", out, len(clip.frames),
              len(plan.depth_stamps), storage, depth_encoding, ", with ground truth" if has_gt else "")
     return out

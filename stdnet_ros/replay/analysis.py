@@ -1,0 +1,147 @@
+"""Score a replay without ROS: accuracy against ground truth next to the baselines, latency, rate, drops.
+
+Works on what the player recorded (raw CDR as DDS delivered it) and on the
+bag itself, so the figures describe the messages the node really published.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from stdnet_ros.bags import BagClip
+from stdnet_ros.bags.messages import header_ns
+from stdnet_ros.bags.schema import DEPTH_TOPIC, IMAGE, TYPESTORE
+from stdnet_ros.conversion import image_to_depth
+from stdnet_ros.data.frames import Frame
+from stdnet_ros.evaluation.baselines import BASELINES, upsample
+from stdnet_ros.evaluation.metrics import ClipMetrics, ClipScore
+from stdnet_ros.replay.player import ReplayRecord, node_status
+
+STDNET = "STDNet (live node)"
+PERCENTILES = (50, 95, 99)
+
+
+@dataclass
+class Output:
+    bag_stamp_ns: int  # the depth stamp in the bag this output answers
+    latency_s: float  # depth stamp on the replay clock -> arrival at the recorder
+    depth: np.ndarray  # (H, W) metres, NaN invalid
+
+
+@dataclass
+class ReplayResult:
+    inputs: int  # depth messages published
+    outputs: list[Output]
+    input_hz: float
+    output_hz: float
+    drops: dict[str, int]  # reason -> count
+    node_status: dict[str, str]
+    scores: dict[str, ClipScore] = field(default_factory=dict)  # method -> score, STDNet first
+    per_frame_rmse: dict[str, list[float]] = field(default_factory=dict)
+    frame_times_s: list[float] = field(default_factory=list)  # seconds into the bag, scored frames
+    best_baseline: str | None = None
+
+    def latency_ms(self) -> dict[int, float]:
+        values = np.array([o.latency_s for o in self.outputs]) * 1e3
+        return {p: float(np.percentile(values, p)) if values.size else float("nan") for p in PERCENTILES}
+
+
+def decode_outputs(record: ReplayRecord, namespace: str) -> tuple[list[Output], int]:
+    """The node's depth outputs matched to bag stamps, and how many matched no published depth."""
+    outputs, unknown = [], 0
+    for received in record.of(f"{namespace}/depth_sr/image"):
+        msg = TYPESTORE.deserialize_cdr(received.raw, IMAGE)
+        stamp = header_ns(msg)
+        if stamp not in record.depth_stamps:
+            unknown += 1
+            continue
+        latency = (received.recv_ns - record.depth_clock[stamp]) / 1e9
+        outputs.append(Output(record.depth_stamps[stamp], latency, image_to_depth(msg)))
+    return outputs, unknown
+
+
+def drop_reasons(record: ReplayRecord, outputs: int, status: dict[str, str]) -> dict[str, int]:
+    """Why published depth frames got no output: transport losses, the node's own counters, the tail."""
+    sent = record.published.get(DEPTH_TOPIC, 0)
+    reasons: dict[str, int] = {}
+    received = status.get("count in/depth/image")
+    if received is not None and sent > int(received):
+        reasons["lost before the node (DDS transport)"] = sent - int(received)
+    depth_drops = 0
+    for key, value in status.items():
+        if key.startswith("dropped ") and key != "dropped total" and int(value):
+            reason = key.removeprefix("dropped ")
+            reasons[f"node: {reason}"] = int(value)
+            depth_drops += int(value) if reason.startswith("depth/image") else 0
+    if received is not None and "count pairs" in status:
+        # ApproximateTime only emits a pair once a later message proves no better match can come.
+        waiting = int(received) - int(status["count pairs"]) - depth_drops
+        if waiting > 0:
+            reasons["end of bag: left in the node's pairing queue (no later message)"] = waiting
+    lookahead = int(status.get("lookahead", "0"))
+    if lookahead:
+        reasons["end of bag: last frames wait for lookahead"] = min(lookahead, sent)
+    reasons["total depth frames without output"] = sent - outputs
+    return reasons
+
+
+def _rate(times_ns: list[int]) -> float:
+    if len(times_ns) < 2:
+        return float("nan")
+    return (len(times_ns) - 1) / ((max(times_ns) - min(times_ns)) / 1e9)
+
+
+def scored_frames(bag: BagClip, outputs: list[Output]) -> Iterator[tuple[Frame, Output]]:
+    """Bag frames that have an output, in order, with it."""
+    by_stamp = {o.bag_stamp_ns: o for o in outputs}
+    for frame in bag.frames():
+        out = by_stamp.get(round(frame.stamp * 1e9))
+        if out is not None:
+            yield frame, out
+
+
+def _frame_rmse(pred: np.ndarray, gt: np.ndarray) -> float:
+    metrics = ClipMetrics()
+    metrics.add(pred, gt)
+    try:
+        return metrics.score().rmse_cm
+    except ValueError:  # nothing valid to compare in this frame
+        return float("nan")
+
+
+def analyse(bag: BagClip, record: ReplayRecord, namespace: str, baselines: tuple[str, ...] = tuple(BASELINES),
+            progress: bool = False) -> ReplayResult:  # fmt: skip
+    outputs, unknown = decode_outputs(record, namespace)
+    status = node_status(record, namespace)
+    drops = drop_reasons(record, len(outputs), status)
+    if unknown:
+        drops["outputs with a stamp never published (ignored)"] = unknown
+    result = ReplayResult(
+        inputs=record.published.get(DEPTH_TOPIC, 0), outputs=outputs,
+        input_hz=_rate(list(record.depth_clock.values())),
+        output_hz=_rate([r.recv_ns for r in record.of(f"{namespace}/depth_sr/image")]),
+        drops=drops, node_status=status,
+    )  # fmt: skip
+    if not bag.has_gt or not outputs:
+        return result
+    methods = [STDNET, *baselines]
+    metrics = {m: ClipMetrics() for m in methods}
+    result.per_frame_rmse = {m: [] for m in methods}
+    first = None
+    for frame, out in scored_frames(bag, outputs):
+        first = frame.stamp if first is None else first
+        result.frame_times_s.append(frame.stamp - first)
+        scale = frame.rgb.shape[0] // frame.depth_lr.shape[0]
+        if out.depth.shape != frame.depth_gt.shape:
+            raise ValueError(f"node output {out.depth.shape} != ground-truth size {frame.depth_gt.shape}")
+        preds = {STDNET: out.depth} | {b: upsample(b, frame.depth_lr, scale, frame.rgb) for b in baselines}
+        for method, pred in preds.items():
+            metrics[method].add(pred, frame.depth_gt)
+            result.per_frame_rmse[method].append(_frame_rmse(pred, frame.depth_gt))
+    result.scores = {m: metrics[m].score() for m in methods}
+    if baselines:
+        result.best_baseline = min(baselines, key=lambda b: result.scores[b].rmse_cm)
+    return result

@@ -1,0 +1,58 @@
+"""Start ``stdnet_node`` in its own process with the bag's topics remapped onto its inputs.
+
+The replay measures the node exactly as deployed: its own interpreter, its
+own executor and worker threads, talking to the player only over DDS.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from stdnet_ros.bags.schema import DEPTH_TOPIC, RGB_INFO_TOPIC, RGB_TOPIC
+
+NODE_NAMESPACE = "/stdnet_replay"
+# node-relative input -> bag topic (what `ros2 launch stdnet_ros ... ` remaps for a real camera)
+REMAPS = {"rgb/image": RGB_TOPIC, "depth/image": DEPTH_TOPIC, "rgb/camera_info": RGB_INFO_TOPIC}
+
+
+def node_command(params_file: Path | None, params: list[str], namespace: str = NODE_NAMESPACE) -> list[str]:
+    args = [sys.executable, "-m", "stdnet_ros.node", "--ros-args", "-r", f"__ns:={namespace}"]
+    if params_file is not None:
+        args += ["--params-file", str(params_file)]
+    for name, topic in REMAPS.items():
+        args += ["-r", f"{name}:={topic}"]
+    for param in params:
+        args += ["-p", param]
+    return args
+
+
+class NodeProcess:
+    """The node as a child process whose combined output goes to ``log_path``."""
+
+    def __init__(self, command: list[str], log_path: Path) -> None:
+        self.command = command
+        self.log_path = log_path
+        self._log = log_path.open("w")
+        self.proc = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def exited(self) -> int | None:
+        return self.proc.poll()
+
+    def log_tail(self, lines: int = 15) -> str:
+        self._log.flush()
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGINT (a clean rclpy shutdown), SIGKILL if it does not exit in ``timeout`` seconds."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self._log.close()
+        return code

@@ -1,0 +1,199 @@
+"""Play a bag into the live node over DDS and record what it publishes (the only ROS part of a replay).
+
+A message logged ``d`` seconds into the bag is published ``d / rate``
+seconds after the replay starts (the replay clock). Stamps are shifted by
+one constant onto the wall clock (``ros2 bag play`` keeps the recorded ones,
+which would make stamp-to-output latency meaningless) but never scaled, so
+the offsets between the sensors and the node's pairing see what was
+recorded at any rate. Latency is measured from the moment a depth stamp
+falls on the replay clock: at rate 1.0 that is the stamp itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image
+from tqdm import tqdm
+
+from stdnet_ros.bags import BagClip
+from stdnet_ros.bags.messages import header_ns, restamped
+from stdnet_ros.bags.schema import DEPTH_TOPIC, RGB_INFO_TOPIC, RGB_TOPIC, TYPESTORE
+from stdnet_ros.replay.node_process import NodeProcess
+
+log = logging.getLogger(__name__)
+INPUTS = {RGB_TOPIC: Image, DEPTH_TOPIC: Image, RGB_INFO_TOPIC: CameraInfo}
+OUTPUTS = {"depth_sr/image": Image, "depth_sr/confidence": Image, "depth_sr/camera_info": CameraInfo}
+DIAGNOSTICS = "/diagnostics"
+
+
+class ReplayError(RuntimeError):
+    """The replay could not run (the node did not start, died, or never answered)."""
+
+
+@dataclass
+class Received:
+    topic: str  # absolute
+    recv_ns: int  # wall clock at the recorder
+    raw: bytes  # CDR, as DDS delivered it
+
+
+@dataclass
+class ReplayRecord:
+    """Everything the player saw: what it sent and what came back."""
+
+    rate: float
+    published: dict[str, int] = field(default_factory=dict)
+    depth_stamps: dict[int, int] = field(default_factory=dict)  # replayed stamp ns -> bag stamp ns
+    depth_clock: dict[int, int] = field(default_factory=dict)  # replayed stamp ns -> its replay-clock ns
+    received: list[Received] = field(default_factory=list)
+    started_ns: int = 0
+    finished_ns: int = 0  # last input published
+    node_exit: int | None = None
+
+    def of(self, topic: str) -> list[Received]:
+        return [r for r in self.received if r.topic == topic]
+
+
+def node_status(record: ReplayRecord, namespace: str, after_ns: int = 0) -> dict[str, str]:
+    """Key/values of the node's last /diagnostics status (received after ``after_ns``), or {}."""
+    for received in reversed(record.of(DIAGNOSTICS)):
+        if received.recv_ns < after_ns:
+            break
+        msg = TYPESTORE.deserialize_cdr(received.raw, "diagnostic_msgs/msg/DiagnosticArray")
+        for status in msg.status:
+            if status.name.startswith(f"{namespace}/"):
+                return {kv.key: kv.value for kv in status.values} | {"_message": status.message}
+    return {}
+
+
+def settled(status: dict[str, str], received_outputs: int) -> bool:
+    """Every pair the node formed has been published (and received here) or dropped with a reason."""
+    if "count pairs" not in status:
+        return False
+    # Drops after pairing carry no topic prefix (inference_busy, inference_error, size refusals).
+    after_pairing = sum(int(v) for k, v in status.items()
+                        if k.startswith("dropped ") and k != "dropped total" and ":" not in k)  # fmt: skip
+    out = int(status.get("count out", 0))
+    return int(status["count pairs"]) <= out + after_pairing and received_outputs >= out
+
+
+def _wait(predicate: Callable[[], bool], timeout: float, node: NodeProcess, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if node.exited() is not None:
+            raise ReplayError(f"the node exited (code {node.exited()}) before {what}:\n{node.log_tail()}")
+        if time.monotonic() > deadline:
+            raise ReplayError(f"timed out after {timeout:.0f} s waiting for {what}:\n{node.log_tail()}")
+        time.sleep(0.05)
+
+
+class Player:
+    """Publishes a bag's inputs to a node process and records its outputs, on a private rclpy context."""
+
+    def __init__(self, bag: BagClip, namespace: str) -> None:
+        self.bag = bag
+        self.namespace = namespace
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("stdnet_replay_player", context=self.context)
+        reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)  # matches either node QoS
+        self.pubs = {t: self.node.create_publisher(cls, t, reliable) for t, cls in INPUTS.items()
+                     if t in bag.topics}  # fmt: skip
+        self._lock = threading.Lock()
+        self.record: ReplayRecord | None = None
+        sensor = QoSProfile(**{"history": qos_profile_sensor_data.history, "depth": 200,
+                               "reliability": ReliabilityPolicy.BEST_EFFORT})  # fmt: skip
+        self.output_topics = {f"{namespace}/{name}": cls for name, cls in OUTPUTS.items()}
+        for topic, cls in [*self.output_topics.items(), (DIAGNOSTICS, DiagnosticArray)]:
+            self.node.create_subscription(cls, topic, self._recorder(topic), sensor, raw=True)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        with contextlib.suppress(ExternalShutdownException):
+            self.executor.spin()
+
+    def _recorder(self, topic: str) -> Callable[[bytes], None]:
+        def on_message(raw: bytes) -> None:
+            now = time.time_ns()
+            with self._lock:
+                if self.record is not None:
+                    self.record.received.append(Received(topic, now, raw))
+
+        return on_message
+
+    def outputs(self) -> int:
+        with self._lock:
+            return len(self.record.of(f"{self.namespace}/depth_sr/image")) if self.record else 0
+
+    def connect(self, node: NodeProcess, timeout: float) -> None:
+        """Wait until the node subscribes to every input and publishes its output (model loaded)."""
+        out_topic = f"{self.namespace}/depth_sr/image"
+        _wait(lambda: all(p.get_subscription_count() for p in self.pubs.values())
+              and self.node.count_publishers(out_topic) > 0, timeout, node, "the node's topics")  # fmt: skip
+        time.sleep(1.0)  # discovery is matched both ways; let the data paths settle before frame one
+
+    def play(self, rate: float, node: NodeProcess, progress: bool = True) -> ReplayRecord:
+        """Publish every input message at ``rate`` x recorded speed; returns the (still filling) record."""
+        record = ReplayRecord(rate)
+        with self._lock:
+            self.record = record
+        total = sum(self.bag.counts[t] for t in self.pubs)
+        start = time.time_ns() + 100_000_000
+        record.started_ns = start
+        first: int | None = None
+        bar = tqdm(total=total, desc=f"replaying x{rate:g}", unit="msg", disable=not progress)
+        with bar:
+            for topic, log_ns, msg in self.bag.messages(tuple(self.pubs)):
+                first = log_ns if first is None else first
+                at = start + round((log_ns - first) / rate)
+                stamp = header_ns(msg) + start - first
+                if (delay := (at - time.time_ns()) / 1e9) > 0:
+                    time.sleep(delay)
+                if node.exited() is not None:
+                    raise ReplayError(f"the node died during the replay:\n{node.log_tail()}")
+                raw = TYPESTORE.serialize_cdr(restamped(msg, stamp), msg.__msgtype__)
+                self.pubs[topic].publish(bytes(raw))
+                record.published[topic] = record.published.get(topic, 0) + 1
+                if topic == DEPTH_TOPIC:
+                    record.depth_stamps[stamp] = header_ns(msg)
+                    record.depth_clock[stamp] = start + round((header_ns(msg) - first) / rate)
+                bar.update()
+        record.finished_ns = time.time_ns()
+        return record
+
+    def drain(self, expected: int, idle_s: float, timeout: float) -> None:
+        """Wait for the frames still in the node: until ``expected`` outputs arrived, the node's own
+        /diagnostics say nothing is in flight, or (no diagnostics) no output came for ``idle_s``."""
+        assert self.record is not None
+        deadline = time.monotonic() + timeout
+        last, since = self.outputs(), time.monotonic()
+        while self.outputs() < expected and time.monotonic() < deadline:
+            time.sleep(0.1)
+            with self._lock:
+                status = node_status(self.record, self.namespace, after_ns=self.record.finished_ns)
+            if settled(status, self.outputs()):
+                break
+            if self.outputs() != last:
+                last, since = self.outputs(), time.monotonic()
+            elif not status and time.monotonic() - since > idle_s:
+                break
+        time.sleep(1.5)  # one more /diagnostics period, so the final counters are in the record
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        self._thread.join(timeout=5)

@@ -1,0 +1,66 @@
+"""One replay from bag to report folder: node process up, bag played, outputs scored, report written.
+
+The report is assembled in a hidden folder and renamed into place at the end,
+so a failed replay (bad bag, node that will not start) leaves nothing that
+looks like a result.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from stdnet_ros.bags import BagError, open_bag
+from stdnet_ros.bags.schema import DEPTH_TOPIC
+from stdnet_ros.replay.analysis import ReplayResult, analyse
+from stdnet_ros.replay.node_process import NODE_NAMESPACE, NodeProcess, node_command
+from stdnet_ros.replay.player import Player
+from stdnet_ros.replay.report import write_report
+
+log = logging.getLogger(__name__)
+
+
+def replay(
+    bag_path: str | Path,
+    out: str | Path,
+    rate: float = 1.0,
+    params_file: Path | None = None,
+    params: tuple[str, ...] = (),
+    startup_timeout_s: float = 180.0,
+    idle_s: float = 5.0,
+    progress: bool = True,
+) -> tuple[ReplayResult, str]:
+    """Replay ``bag_path`` through a fresh node process; returns the result and the Markdown summary."""
+    out = Path(out)
+    if not rate > 0:
+        raise ValueError(f"rate must be positive, got {rate}")
+    bag = open_bag(bag_path)
+    if out.exists():
+        raise BagError(f"report folder {out} exists already; not overwriting it")
+    if params_file is not None and not Path(params_file).is_file():
+        raise FileNotFoundError(f"params file not found: {params_file}")
+    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        node = NodeProcess(node_command(params_file, list(params)), staging / "node.log")
+        player = None
+        try:
+            player = Player(bag, NODE_NAMESPACE)
+            log.info("waiting for the node (model loading) ...")
+            player.connect(node, startup_timeout_s)
+            record = player.play(rate, node, progress)
+            player.drain(record.published.get(DEPTH_TOPIC, 0), idle_s, timeout=120.0)
+        finally:
+            record_exit = node.stop()
+            if player is not None:
+                player.close()
+        record.node_exit = record_exit
+        result = analyse(bag, record, NODE_NAMESPACE)
+        text = write_report(staging, bag, record, result, NODE_NAMESPACE)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return result, text
