@@ -113,7 +113,7 @@ class STDNet(nn.Module):
     def enlarge_depth(self, lr: torch.Tensor) -> torch.Tensor:
         """(B, 1, h, w) -> working size by nearest repetition s/4 (identity at x4)."""
         rep = self.scale // 4
-        return lr if rep == 1 else lr.repeat_interleave(rep, dim=-2).repeat_interleave(rep, dim=-1)
+        return lr if rep == 1 else F.interpolate(lr, scale_factor=rep, mode="nearest")  # exports as Resize
 
     @staticmethod
     def base_depth(lr_up: torch.Tensor) -> torch.Tensor:
