@@ -103,3 +103,9 @@ def test_node_that_cannot_start(bag: Path, tmp_path: Path, capsys: pytest.Captur
     err = _replay_error([str(bag), "--out", str(tmp_path / "r"), "--checkpoint", str(bogus)], capsys)
     assert "the node exited (code 1)" in err and "cannot start" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bogus.safetensors"]
+
+
+def test_demo_names_a_missing_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli_main(["demo", "--out", str(tmp_path / "demo"), "--checkpoint", str(tmp_path / "none.pt")])
+    assert code == 2 and "checkpoint is missing" in capsys.readouterr().err
+    assert not (tmp_path / "demo").exists()
