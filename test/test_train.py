@@ -9,20 +9,9 @@ import torch
 
 from stdnet_ros.cli import main
 from stdnet_ros.model.checkpoint import load_model, read_checkpoint
-from stdnet_ros.training.clips import SyntheticClips
 
 TINY = ["--mid-channels", "4", "--head-channels", "4", "--frames", "3", "--size", "32", "--batch", "1",
         "--steps-per-epoch", "2", "--val-clips", "1", "--scales", "4", "8"]  # fmt: skip
-
-
-def test_clips_hold_every_scale_and_are_deterministic() -> None:
-    data = SyntheticClips(2, frames=3, size=32, scales=(4, 8), max_depth=20.0, seed=5)
-    a, b = data[1], data[1]
-    assert a["lr_x4"].shape == (3, 1, 8, 8) and a["lr_x8"].shape == (3, 1, 4, 4)
-    assert a["guide"].shape == (3, 3, 32, 32) and a["gt"].shape == (3, 1, 32, 32)
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert not torch.equal(a["gt"], data[0]["gt"])
-    assert float(a["lr_x4"].min()) >= 0 and float(a["lr_x4"].max()) <= 1
 
 
 def test_smoke_run_writes_a_checkpoint_for_both_scales(tmp_path: pathlib.Path, capsys) -> None:

@@ -19,8 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         default = f.default_factory() if f.default is MISSING else f.default
         if f.type == "bool":
             parser.add_argument(flag, action="store_true", help=f"(default {default})")
-        elif f.type == "list[int]":
-            parser.add_argument(flag, type=int, nargs="+", default=default, help=f"(default {default})")
+        elif f.type.startswith("list["):
+            kind = int if f.type == "list[int]" else float
+            parser.add_argument(flag, type=kind, nargs="+", default=default, help=f"(default {default})")
         else:
             parser.add_argument(flag, type=type(default), default=default, help=f"(default {default})")
     parser.set_defaults(func=run)

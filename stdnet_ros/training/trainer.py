@@ -19,10 +19,11 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
+from stdnet_ros.data.synthetic import DYDTOF_LIKE, ToFModel
+from stdnet_ros.data.torch_dataset import SyntheticClipDataset
 from stdnet_ros.model import STDNet
 from stdnet_ros.model.checkpoint import save_checkpoint
 from stdnet_ros.model.loss import DiffRec, stdnet_loss
-from stdnet_ros.training.clips import SyntheticClips
 
 
 @dataclass
@@ -40,6 +41,7 @@ class TrainConfig:
     milestones: list[int] = field(default_factory=lambda: [150, 200])
     gamma: float = 0.2
     max_depth: float = 20.0
+    depth_scale: list[float] = field(default_factory=lambda: [0.6, 2.5])  # random metres rescaling
     val_clips: int = 8
     workers: int = 0
     seed: int = 0
@@ -123,15 +125,21 @@ class Trainer:
         )
         tmp.replace(self.state_path)
 
+    def _clips(self, length: int, seed: int, augment: bool) -> SyntheticClipDataset:
+        """Synthetic clips from two sensor models (a real ToF pixel, a point-sampling renderer)."""
+        cfg = self.cfg
+        return SyntheticClipDataset(
+            length, cfg.frames, cfg.size, tuple(cfg.scales), cfg.max_depth, seed=seed, augment=augment,
+            tof=(ToFModel(), DYDTOF_LIKE), depth_scale=cfg.depth_scale if augment else None,
+        )  # fmt: skip
+
+    def _lr(self, sample: dict[str, torch.Tensor], scale: int) -> torch.Tensor:
+        return sample["lr" if len(self.cfg.scales) == 1 else f"lr_x{scale}"].to(self.device)
+
     def _loader(self, epoch: int) -> DataLoader:
         cfg = self.cfg
-        data = SyntheticClips(
-            cfg.steps_per_epoch * cfg.batch,
-            cfg.frames,
-            cfg.size,
-            tuple(cfg.scales),
-            cfg.max_depth,
-            seed=cfg.seed * 1000 + epoch,
+        data = self._clips(
+            cfg.steps_per_epoch * cfg.batch, seed=(cfg.seed * 1000 + epoch) * 1_000_003, augment=True
         )
         sampler = DistributedSampler(data, shuffle=False) if self.distributed else None
         return DataLoader(data, batch_size=cfg.batch, sampler=sampler, num_workers=cfg.workers)
@@ -139,16 +147,13 @@ class Trainer:
     def validate(self) -> dict[str, float]:
         """RMSE (cm) on held-out synthetic clips, per scale, next to the bilinear input it refines."""
         cfg = self.cfg
-        data = SyntheticClips(
-            cfg.val_clips, cfg.frames, cfg.size, tuple(cfg.scales), cfg.max_depth, seed=10**6, augment=False
-        )
         self.net.eval()
         errors: dict[str, list[float]] = {}
         with torch.no_grad():
-            for sample in DataLoader(data, batch_size=1):
+            for sample in DataLoader(self._clips(cfg.val_clips, seed=10**9, augment=False), batch_size=1):
                 guide, gt = sample["guide"].to(self.device), sample["gt"].to(self.device)
                 for scale in cfg.scales:
-                    lr = sample[f"lr_x{scale}"].to(self.device)
+                    lr = self._lr(sample, scale)
                     _, depth = self.net(lr, guide, gt)
                     up = self.net.net.base_depth(self.net.net.enlarge_depth(lr.flatten(0, 1))).view_as(gt)
                     errors.setdefault(f"val_x{scale}_rmse_cm", []).append(rmse_cm(depth, gt, cfg.max_depth))
@@ -169,8 +174,7 @@ class Trainer:
                 self._loader(self.epoch), desc=f"epoch {self.epoch + 1}/{cfg.epochs}", disable=not self.main
             )
             for step, sample in enumerate(bar):
-                scale = cfg.scales[step % len(cfg.scales)]
-                lr = sample[f"lr_x{scale}"].to(self.device)
+                lr = self._lr(sample, cfg.scales[step % len(cfg.scales)])
                 terms, _ = self.module(lr, sample["guide"].to(self.device), sample["gt"].to(self.device))
                 self.opt.zero_grad(set_to_none=True)
                 terms.total.backward()
