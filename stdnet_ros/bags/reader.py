@@ -98,12 +98,17 @@ class BagClip:
         ``Frame.stamp`` is the depth message's stamp: the node stamps its output
         with it, so it is the key that matches an output to its ground truth.
         """
+        for _, frame in self.stamped_frames(slop_s):
+            yield frame
+
+    def stamped_frames(self, slop_s: float = DEFAULT_SLOP_S) -> Iterator[tuple[int, Frame]]:
+        """(exact depth stamp in ns, Frame): float seconds cannot hold wall-clock nanoseconds."""
         slop = round(slop_s * 1e9)
         rgbs: list[_Rgb] = []
         pending: list[tuple[int, np.ndarray]] = []
         unpaired = 0
 
-        def resolve(final: bool) -> Iterator[Frame]:
+        def resolve(final: bool) -> Iterator[tuple[int, Frame]]:
             nonlocal unpaired
             latest = rgbs[-1].ns if rgbs else None
             while pending and (final or (latest is not None and latest > pending[0][0] + slop)):
@@ -112,7 +117,7 @@ class BagClip:
                 if best is None or abs(best.ns - ns) > slop:
                     unpaired += 1
                     continue
-                yield Frame(rgb=best.rgb, depth_lr=depth, stamp=ns / 1e9, depth_gt=best.gt)
+                yield ns, Frame(rgb=best.rgb, depth_lr=depth, stamp=ns / 1e9, depth_gt=best.gt)
 
         for topic, _, msg in self.messages((RGB_TOPIC, DEPTH_TOPIC, GT_TOPIC)):
             ns = header_ns(msg)

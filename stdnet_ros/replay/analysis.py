@@ -97,9 +97,8 @@ def _rate(times_ns: list[int]) -> float:
 def scored_frames(bag: BagClip, outputs: list[Output]) -> Iterator[tuple[Frame, Output]]:
     """Bag frames that have an output, in order, with it."""
     by_stamp = {o.bag_stamp_ns: o for o in outputs}
-    for frame in bag.frames():
-        out = by_stamp.get(round(frame.stamp * 1e9))
-        if out is not None:
+    for ns, frame in bag.stamped_frames():
+        if (out := by_stamp.get(ns)) is not None:
             yield frame, out
 
 
