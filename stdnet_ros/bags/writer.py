@@ -44,28 +44,39 @@ _PLUGINS = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 
 
 @contextmanager
+def staged_folder(out: Path, create: bool = True) -> Iterator[Path]:
+    """A folder named like ``out`` inside a hidden one beside it, moved to ``out`` only if the block
+    completes (same name, so files named after their folder, like a bag's, stay right)."""
+    check_target(out)
+    root = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    inner = root / out.name
+    if create:
+        inner.mkdir()
+    try:
+        yield inner
+        inner.rename(out)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
 def staged_bag(out: Path, storage: str = "mcap") -> Iterator[Writer]:
     """An open rosbags Writer whose bag appears at ``out`` only if the block completes."""
-    check_target(out)
     if storage not in STORAGE_FORMATS:
         raise BagError(f"storage format {storage!r} not in {STORAGE_FORMATS}")
-    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
-        with Writer(staging / out.name, version=9, storage_plugin=_PLUGINS[storage]) as writer:
-            yield writer
-        (staging / out.name).rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with staged_folder(out, create=False) as staging,  \
+            Writer(staging, version=9, storage_plugin=_PLUGINS[storage]) as writer:  # fmt: skip
+        yield writer
 
 
 def check_target(out: Path) -> None:
-    """Refuse to overwrite anything, and a bag folder with nowhere to go."""
+    """Refuse to overwrite anything, and a folder with nowhere to go."""
     if out.exists():
-        raise BagError(f"{out} exists already; not overwriting a bag")
+        raise BagError(f"{out} exists already; not overwriting it")
     if not out.parent.is_dir():
-        raise BagError(f"folder {out.parent} for the bag does not exist")
+        raise BagError(f"folder {out.parent} does not exist")
 
 
 def check_clip(clip: Clip) -> tuple[int, int]:

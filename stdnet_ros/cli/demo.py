@@ -47,7 +47,8 @@ def _model_present(checkpoint: str | None) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    from stdnet_ros.replay import ReplayError, replay  # rclpy only when replaying
+    from stdnet_ros.replay.player import ReplayError  # rclpy only when replaying
+    from stdnet_ros.replay.session import replay
 
     if problem := _model_present(args.checkpoint):
         print(f"stdnet-ros demo: error: {problem}", file=sys.stderr)

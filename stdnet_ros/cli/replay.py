@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    from stdnet_ros.replay import ReplayError, replay  # rclpy only when replaying
+    from stdnet_ros.replay.player import ReplayError  # rclpy only when replaying
+    from stdnet_ros.replay.session import replay
 
     out = args.out or args.bag.with_name(args.bag.name + "-report")
     params = [*args.param, *([f"checkpoint:={args.checkpoint}"] if args.checkpoint else [])]

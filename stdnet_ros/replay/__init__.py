@@ -1,6 +1,3 @@
-"""Replay a bag through the live node over DDS and report accuracy, latency, rate and drops."""
-
-from stdnet_ros.replay.player import ReplayError
-from stdnet_ros.replay.session import replay
-
-__all__ = ["ReplayError", "replay"]
+"""Replay a bag through the live node over DDS (``session``), or score a run recorded with the ROS 2
+tools (``recorded``), into a report of accuracy, latency, rate and drops. Only ``player`` and
+``session`` need rclpy."""

@@ -18,7 +18,7 @@ from stdnet_ros.conversion import image_to_depth
 from stdnet_ros.data.frames import Frame
 from stdnet_ros.evaluation.baselines import BASELINES, upsample
 from stdnet_ros.evaluation.metrics import ClipMetrics, ClipScore
-from stdnet_ros.replay.player import ReplayRecord, node_status
+from stdnet_ros.replay.record import ReplayRecord, node_status
 
 STDNET = "STDNet (live node)"
 PERCENTILES = (50, 95, 99)

@@ -19,7 +19,7 @@ from stdnet_ros.bags.schema import CAMERA_INFO, IMAGE, TYPESTORE
 from stdnet_ros.bags.writer import staged_bag
 from stdnet_ros.evaluation.baselines import upsample
 from stdnet_ros.replay.analysis import PERCENTILES, STDNET, ReplayResult, scored_frames
-from stdnet_ros.replay.player import DIAGNOSTICS, ReplayRecord
+from stdnet_ros.replay.record import DIAGNOSTICS, ReplayRecord
 
 SIDE_BY_SIDE = 4  # frames saved as PNG panels
 GIF_PANEL_WIDTH = 240

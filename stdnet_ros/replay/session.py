@@ -1,19 +1,18 @@
 """One replay from bag to report folder: node process up, bag played, outputs scored, report written.
 
 The report is assembled in a hidden folder and renamed into place at the end,
-so a failed replay (bad bag, node that will not start) leaves nothing that
+so a failed run (bad bag, node that will not start) leaves nothing that
 looks like a result.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from pathlib import Path
 
-from stdnet_ros.bags import BagError, open_bag
+from stdnet_ros.bags import open_bag
 from stdnet_ros.bags.schema import DEPTH_TOPIC
+from stdnet_ros.bags.writer import check_target, staged_folder
 from stdnet_ros.replay.analysis import ReplayResult, analyse
 from stdnet_ros.replay.node_process import NODE_NAMESPACE, NodeProcess, node_command
 from stdnet_ros.replay.player import Player
@@ -37,15 +36,11 @@ def replay(
     if not rate > 0:
         raise ValueError(f"rate must be positive, got {rate}")
     bag = open_bag(bag_path)
-    if out.exists():
-        raise BagError(f"report folder {out} exists already; not overwriting it")
+    check_target(out)
     if params_file is not None and not Path(params_file).is_file():
         raise FileNotFoundError(f"params file not found: {params_file}")
-    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        node = NodeProcess(node_command(params_file, list(params)), staging / "node.log")
+    with staged_folder(out) as folder:
+        node = NodeProcess(node_command(params_file, list(params)), folder / "node.log")
         player = None
         try:
             player = Player(bag, NODE_NAMESPACE)
@@ -54,13 +49,11 @@ def replay(
             record = player.play(rate, node, progress)
             player.drain(record.published.get(DEPTH_TOPIC, 0), idle_s, timeout=120.0)
         finally:
-            record_exit = node.stop()
+            node_exit = node.stop()
             if player is not None:
                 player.close()
-        record.node_exit = record_exit
+        record.node_exit = node_exit
         result = analyse(bag, record, NODE_NAMESPACE)
-        text = write_report(staging, bag, record, result, NODE_NAMESPACE)
-        staging.rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        text = write_report(folder, bag, record, result, NODE_NAMESPACE)
     return result, text
+

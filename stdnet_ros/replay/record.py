@@ -1,0 +1,62 @@
+"""What a replay saw, without ROS: the inputs it sent, the raw outputs that came back, the node's status.
+
+Filled by the player over DDS, or read from a ``ros2 bag record`` bag
+(``recorded.py``), and scored by ``analysis.py`` either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from stdnet_ros.bags.schema import TYPESTORE
+
+DIAGNOSTICS = "/diagnostics"
+
+
+@dataclass
+class Received:
+    topic: str  # absolute
+    recv_ns: int  # wall clock at the recorder
+    raw: bytes  # CDR, as DDS delivered it
+
+
+@dataclass
+class ReplayRecord:
+    """Everything the player saw: what it sent and what came back."""
+
+    rate: float
+    published: dict[str, int] = field(default_factory=dict)
+    depth_stamps: dict[int, int] = field(default_factory=dict)  # replayed stamp ns -> bag stamp ns
+    depth_clock: dict[int, int] = field(default_factory=dict)  # replayed stamp ns -> its replay-clock ns
+    received: list[Received] = field(default_factory=list)
+    started_ns: int = 0
+    finished_ns: int = 0  # last input published
+    node_exit: int | None = None
+
+    def of(self, topic: str) -> list[Received]:
+        return [r for r in self.received if r.topic == topic]
+
+
+def node_status(record: ReplayRecord, namespace: str, after_ns: int = 0) -> dict[str, str]:
+    """Key/values of the node's last /diagnostics status (received after ``after_ns``), or {}."""
+    for received in reversed(record.of(DIAGNOSTICS)):
+        if received.recv_ns < after_ns:
+            break
+        msg = TYPESTORE.deserialize_cdr(received.raw, "diagnostic_msgs/msg/DiagnosticArray")
+        for status in msg.status:
+            if status.name.startswith(f"{namespace}/"):
+                return {kv.key: kv.value for kv in status.values} | {"_message": status.message}
+    return {}
+
+
+def settled(status: dict[str, str], received_outputs: int) -> bool:
+    """Every pair the node formed has been published (and received here) or dropped with a reason."""
+    if "count pairs" not in status:
+        return False
+    # Drops after pairing carry no topic prefix (inference_busy, inference_error, size refusals).
+    after_pairing = sum(int(v) for k, v in status.items()
+                        if k.startswith("dropped ") and k != "dropped total" and ":" not in k)  # fmt: skip
+    out = int(status.get("count out", 0))
+    return int(status["count pairs"]) <= out + after_pairing and received_outputs >= out
+
+
