@@ -140,8 +140,8 @@ class Player:
                 break
             if self.outputs() != last:
                 last, since = self.outputs(), time.monotonic()
-            elif not status and time.monotonic() - since > idle_s:
-                break
+            elif time.monotonic() - since > (idle_s if not status else 4 * idle_s):
+                break  # no diagnostics to go by, or the node went quiet without settling
         time.sleep(1.5)  # one more /diagnostics period, so the final counters are in the record
 
     def close(self) -> None:

@@ -57,6 +57,7 @@ def settled(status: dict[str, str], received_outputs: int) -> bool:
     after_pairing = sum(int(v) for k, v in status.items()
                         if k.startswith("dropped ") and k != "dropped total" and ":" not in k)  # fmt: skip
     out = int(status.get("count out", 0))
-    return int(status["count pairs"]) <= out + after_pairing and received_outputs >= out
+    held = int(status.get("lookahead", 0))  # the engine answers a frame only when L later ones came
+    return int(status["count pairs"]) <= out + after_pairing + held and received_outputs >= out
 
 
