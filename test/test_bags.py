@@ -217,3 +217,16 @@ def test_convert_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert "exists already" in capsys.readouterr().err
     assert cli_main(["convert", str(tmp_path / "none"), str(tmp_path / "x")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_undecodable_image(tmp_path: Path) -> None:
+    """A depth topic carrying colour pixels: named with its stamp, not turned into a wrong depth."""
+    from stdnet_ros.bags import messages as m
+
+    with Writer(tmp_path / "bag", version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        for topic in (schema.RGB_TOPIC, schema.DEPTH_TOPIC):
+            conn = writer.add_connection(topic, schema.IMAGE, typestore=schema.TYPESTORE)
+            msg = m.image(np.zeros((8, 8, 3), np.uint8), "rgb8", 1_000_000_000, "x")
+            writer.write(conn, 1_000_000_000, schema.TYPESTORE.serialize_cdr(msg, schema.IMAGE))
+    with pytest.raises(BagError, match=r"/tof/depth/image_raw message at 1.000000 s: encoding 'rgb8'"):
+        open_bag(tmp_path / "bag").read_clip()

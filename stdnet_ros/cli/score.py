@@ -8,7 +8,6 @@ from pathlib import Path
 
 from stdnet_ros.bags import BagError
 from stdnet_ros.bags.schema import DEPTH_TOPIC
-from stdnet_ros.replay.recorded import score_recorded
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from stdnet_ros.replay.recorded import score_recorded  # matplotlib only when scoring
+
 
     out = args.out or args.recorded.with_name(args.recorded.name + "-report")
     try:
