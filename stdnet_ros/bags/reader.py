@@ -56,8 +56,6 @@ class BagClip:
                 self.counts = {c.topic: c.msgcount for c in reader.connections}
                 metadata = getattr(reader.storage, "metadata", None)
                 custom = (metadata.custom if metadata else None) or {}
-        except BagError:
-            raise
         except Exception as err:  # rosbags raises several types for unreadable storage
             raise BagError(f"cannot open bag {self.path}: {type(err).__name__}: {err}") from err
         missing = [t for t in REQUIRED_TOPICS if t not in self.topics]

@@ -12,7 +12,6 @@ falls on the replay clock: at rate 1.0 that is the stamp itself.
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -30,7 +29,6 @@ from stdnet_ros.bags.schema import DEPTH_TOPIC, RGB_INFO_TOPIC, RGB_TOPIC, TYPES
 from stdnet_ros.replay.node_process import NodeProcess
 from stdnet_ros.replay.record import DIAGNOSTICS, Received, ReplayRecord, node_status, settled
 
-log = logging.getLogger(__name__)
 INPUTS = {RGB_TOPIC: Image, DEPTH_TOPIC: Image, RGB_INFO_TOPIC: CameraInfo}
 OUTPUTS = {"depth_sr/image": Image, "depth_sr/confidence": Image, "depth_sr/camera_info": CameraInfo}
 
