@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+# One thread per test process and per node it starts: the suite's tensors are tiny, and on a
+# 2-core machine several processes each spinning two OpenMP threads slow each other tenfold.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 @pytest.fixture(scope="session", autouse=True)
 def ros_domain_id() -> int:

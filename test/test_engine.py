@@ -141,7 +141,6 @@ def test_resets_name_their_reason_and_start_a_fresh_window() -> None:
 
 def test_memory_stays_bounded_over_10000_frames() -> None:
     """Cached values and frames stay at a constant count however long the stream runs."""
-    torch.set_num_threads(1)
     engine = StreamingEngine(small_model(), max_depth=MAX_DEPTH, window=2, lookahead=1)
     rgb, depth, _ = next(stream(1, h=2, w=2))
     sizes = set()
