@@ -47,7 +47,7 @@ PARAMS: tuple[Param, ...] = (
           step=1),
     Param("lookahead", 0, "Future frames each output waits for (latency in frames); < window",
           apply="engine", low=0, high=31, step=1),
-    Param("max_gap_s", 1.0, "A stamp gap longer than this restarts the engine's window", apply="engine",
+    Param("max_gap_s", 5.0, "A stamp gap longer than this restarts the engine's window", apply="engine",
           low=0.01, high=3600.0),
     Param("device", "auto", "Inference device: auto (cuda if available), cuda or cpu", apply="model",
           choices=("auto", "cuda", "cpu")),
