@@ -64,7 +64,7 @@ def bilinear_sample(x: torch.Tensor, py: torch.Tensor, px: torch.Tensor) -> torc
     out = F.grid_sample(
         x.to(work), grid.to(work).view(n, k * ho, wo, 2), "bilinear", "zeros", align_corners=True
     )
-    return out.to(x.dtype).view(n, c, k, ho, wo)
+    return out.to(x.dtype).reshape(n, c, k, ho, wo)
 
 
 def deform_conv2d_torch(
@@ -79,11 +79,11 @@ def deform_conv2d_torch(
     kx = (torch.arange(kw, device=dev).repeat(kh) - kw // 2).view(1, taps, 1, 1)
     # Positions in at least float32: half precision cannot hold x + 0.3 for x in the hundreds.
     pos_dtype = torch.promote_types(offset.dtype, torch.float32)
-    off = offset.to(pos_dtype).view(n, taps, 2, h, w)
+    off = offset.to(pos_dtype).reshape(n, taps, 2, h, w)
     py = torch.arange(h, device=dev, dtype=pos_dtype).view(1, 1, h, 1) + ky + off[:, :, 0]
     px = torch.arange(w, device=dev, dtype=pos_dtype).view(1, 1, 1, w) + kx + off[:, :, 1]
-    cols = bilinear_sample(x, py, px) * mask.view(n, 1, taps, h, w)
-    out = torch.matmul(weight.reshape(out_ch, c * taps), cols.view(n, c * taps, h * w))
+    cols = bilinear_sample(x, py, px) * mask.reshape(n, 1, taps, h, w)
+    out = torch.matmul(weight.reshape(out_ch, c * taps), cols.reshape(n, c * taps, h * w))
     if bias is not None:
         out = out + bias.view(1, out_ch, 1)
     return out.view(n, out_ch, h, w)

@@ -27,7 +27,7 @@ class KernelGenerator(nn.Module):
 
     def forward(self, d: torch.Tensor) -> torch.Tensor:
         n, c, h, w = d.shape
-        return self.conv(self.act(self.rg(d))).view(n, c, 9, h, w)
+        return self.conv(self.act(self.rg(d))).reshape(n, c, 9, h, w)
 
 
 def high_frequency(x: torch.Tensor) -> torch.Tensor:

@@ -162,7 +162,7 @@ class STDNet(nn.Module):
     def propagate(self, hg: str, enc: Encoded, phi: torch.Tensor, phihat: torch.Tensor) -> list[torch.Tensor]:
         """Step 7 on a clip: all four branches, each branch's TDM terms batched into one call."""
         n, t = phi.shape[0], phi.shape[1] + 1
-        spatial, guide, att = (v.view(n, t, *v.shape[1:]) for v in (enc.spatial, enc.guide, enc.att))
+        spatial, guide, att = (v.reshape(n, t, *v.shape[1:]) for v in (enc.spatial, enc.guide, enc.att))
         diffs = {1: phi, 2: phihat}
         x = spatial
         outs = []
@@ -177,7 +177,7 @@ class STDNet(nn.Module):
                     x[:, cur].flatten(0, 1), x[:, ngb].flatten(0, 1),
                     torch.stack([diffs[gap][:, k] for k, gap in keys], 1).flatten(0, 1),
                     guide[:, ngb].flatten(0, 1), att[:, cur].flatten(0, 1),
-                ).view(n, len(terms), *x.shape[2:])  # fmt: skip
+                ).reshape(n, len(terms), *x.shape[2:])  # fmt: skip
                 for i in range(t):
                     parts = [res[:, k] for k, (ti, _) in enumerate(terms) if ti == i]
                     if parts:
@@ -197,10 +197,10 @@ class STDNet(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """One hourglass on a clip flattened to (N*T, ...): (fused, depth, confidence, differences)."""
         enc = self.encode(hg, lr_up, guide, extra)
-        spatial = enc.spatial.view(n, -1, *enc.spatial.shape[1:])
+        spatial = enc.spatial.reshape(n, -1, *enc.spatial.shape[1:])
         phi, phihat = self.temporal_differences(spatial)
         fused, depth, conf = self.decode(hg, [enc.spatial, *self.propagate(hg, enc, phi, phihat)], base)
-        sigma = enc.sigma.view(n, -1, *enc.sigma.shape[1:])
+        sigma = enc.sigma.reshape(n, -1, *enc.sigma.shape[1:])
         return fused, depth, conf, {"sigma": sigma, "phi": phi, "phihat": phihat}
 
     def forward(self, lr: torch.Tensor, guide: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -213,7 +213,7 @@ class STDNet(nn.Module):
         depth, w1, w2 = fuse(d1, c1, d2, c2)
 
         def clip(x: torch.Tensor) -> torch.Tensor:
-            return x.view(n, t, *x.shape[1:])
+            return x.reshape(n, t, *x.shape[1:])
 
         extras = {"rgb_depth": clip(d1), "d_depth": clip(d2), "rgb_conf": clip(w1), "d_conf": clip(w2)}
         for k, diffs in ((1, diffs1), (2, diffs2)):
