@@ -9,6 +9,8 @@ streaming engine cannot disagree on it.
 
 from __future__ import annotations
 
+from torch import Tensor
+
 BRANCHES = ("backward_1", "forward_1", "backward_2", "forward_2")
 
 
@@ -26,6 +28,13 @@ def neighbours(branch: str, i: int, start: int, end: int) -> tuple[int, ...]:
     edge = end if step == 1 else start
     reach = min(2, abs(edge - i))
     return tuple(i + step * k for k in range(1, reach + 1))
+
+
+def combine(own: Tensor, terms: list[Tensor]) -> Tensor:
+    """Y[i] from X[i] and its TDM terms, summed in neighbour order (the order fixes the rounding)."""
+    if not terms:
+        return own
+    return terms[0] if len(terms) == 1 else terms[0] + terms[1]
 
 
 def diff_key(i: int, j: int) -> tuple[int, int]:

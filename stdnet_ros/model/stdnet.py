@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from stdnet_ros.model.blocks import RBIC, PixelShufflePack, conv, lrelu
-from stdnet_ros.model.propagation import BRANCHES, diff_key, neighbours
+from stdnet_ros.model.propagation import BRANCHES, combine, diff_key, neighbours
 from stdnet_ros.model.sdm import SDM, Steering
 from stdnet_ros.model.tdm import TDM
 
@@ -179,9 +179,7 @@ class STDNet(nn.Module):
                     guide[:, ngb].flatten(0, 1), att[:, cur].flatten(0, 1),
                 ).reshape(n, len(terms), *x.shape[2:])  # fmt: skip
                 for i in range(t):
-                    parts = [res[:, k] for k, (ti, _) in enumerate(terms) if ti == i]
-                    if parts:
-                        y[i] = parts[0] if len(parts) == 1 else parts[0] + parts[1]
+                    y[i] = combine(y[i], [res[:, k] for k, (ti, _) in enumerate(terms) if ti == i])
             x = torch.stack(y, 1)
             outs.append(x.flatten(0, 1))
         return outs

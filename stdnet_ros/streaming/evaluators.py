@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from stdnet_ros.model.propagation import BRANCHES, diff_key, neighbours
+from stdnet_ros.model.propagation import BRANCHES, combine, diff_key, neighbours
 from stdnet_ros.model.sdm import Steering
 from stdnet_ros.model.stdnet import STDNet, fuse, temporal_difference
 
@@ -186,11 +186,7 @@ class IncrementalWindow:
             parts = [
                 self.memo[self._term_key(hg, b, f, j, start, end)] for j in neighbours(branch, f, start, end)
             ]
-            if not parts:
-                value = self._value(hg, prev, f, start, end)
-            else:
-                value = parts[0] if len(parts) == 1 else parts[0] + parts[1]
-            self.memo[self.key(hg, b, f, start, end)] = value
+            self.memo[self.key(hg, b, f, start, end)] = combine(self._value(hg, prev, f, start, end), parts)
 
     def _decode(self, hg: str, frames: list[int], start: int, end: int) -> None:
         todo = [f for f in frames if self.key(hg, "dec", f, start, end) not in self.memo]
