@@ -20,6 +20,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from stdnet_ros.streaming.validity import valid_mask
+
 # encoding -> (numpy dtype, channels)
 _LAYOUT: dict[str, tuple[np.dtype, int]] = {
     "rgb8": (np.dtype(np.uint8), 3),
@@ -111,7 +113,7 @@ def image_to_depth(msg: Any) -> np.ndarray:
         depth[px == 0] = np.nan
         return depth
     depth = px.astype(np.float32)  # native order copy
-    depth[~(np.isfinite(depth) & (depth > 0))] = np.nan
+    depth[~valid_mask(depth)] = np.nan
     return depth
 
 
@@ -126,7 +128,7 @@ def encode_depth(depth: np.ndarray, encoding: str) -> np.ndarray:
         raise ImageFormatError("unknown_encoding", f"output encoding {encoding!r} not in {DEPTH_ENCODINGS}")
     if depth.ndim != 2:
         raise ValueError(f"depth must be (H, W), got shape {depth.shape}")
-    valid = np.isfinite(depth) & (depth > 0)
+    valid = valid_mask(depth)
     if encoding == "32FC1":
         return np.where(valid, depth, np.nan).astype(np.float32)
     valid &= depth <= _MAX_16UC1_M

@@ -21,7 +21,7 @@ import torch
 
 from stdnet_ros.model import STDNet
 from stdnet_ros.streaming.evaluators import FrameInputs, IncrementalWindow, NaiveWindow
-from stdnet_ros.streaming.validity import fill_invalid, output_support, valid_mask
+from stdnet_ros.streaming.validity import fill_invalid, invalid_output, output_support, valid_mask
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 STRATEGIES = {"incremental": IncrementalWindow, "naive": NaiveWindow}
@@ -177,7 +177,7 @@ class StreamingEngine:
             depth_np = (depth * self.max_depth).cpu().numpy()
             conf_np = agreement.cpu().numpy()
         elapsed = time.perf_counter() - began
-        invalid = ~pending.support | ~(depth_np > 0)
+        invalid = invalid_output(depth_np, pending.support)
         depth_np[invalid] = np.nan
         conf_np[invalid] = 0.0
         reason, self.reset_reason = self.reset_reason, None

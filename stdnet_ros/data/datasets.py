@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from stdnet_ros.data.frames import Clip, Frame
+from stdnet_ros.streaming.validity import valid_mask
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,7 @@ class DatasetReader:
 
 def _metric(depth: np.ndarray, unit_m: float) -> np.ndarray:
     out = depth * np.float32(unit_m) if unit_m != 1.0 else depth.copy()
-    out[~(np.isfinite(out) & (out > 0))] = np.nan
+    out[~valid_mask(out)] = np.nan
     return out
 
 

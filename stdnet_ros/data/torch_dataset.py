@@ -18,24 +18,34 @@ import torch
 from torch.utils.data import Dataset
 
 from stdnet_ros.data.datasets import DatasetReader
-from stdnet_ros.data.frames import Clip
+from stdnet_ros.data.frames import Clip, Frame
 from stdnet_ros.data.synthetic import SceneSpec, ToFModel, generate_clips
 from stdnet_ros.streaming.validity import fill_invalid, valid_mask
 
 Sample = dict[str, torch.Tensor]
 
 
+def network_inputs(frames: list[Frame], max_depth: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """lr (T, 1, h, w) and guide (T, 3, H, W) as the network takes them, with the engine's hole filling.
+
+    Training, offline evaluation and the streaming engine must prepare inputs alike,
+    or a model is scored on inputs it never saw.
+    """
+    lr = np.stack([fill_invalid(f.depth_lr, valid_mask(f.depth_lr)) for f in frames]) / max_depth
+    guide = np.stack([f.rgb for f in frames]).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+    return torch.from_numpy(np.clip(lr, 0, 1).astype(np.float32))[:, None], torch.from_numpy(guide)
+
+
 def clip_to_tensors(clip: Clip, max_depth: float) -> Sample:
     """A clip with ground truth as normalised network tensors plus the GT validity mask."""
     if any(f.depth_gt is None for f in clip):
         raise ValueError(f"{clip.name}: training needs ground-truth depth in every frame")
-    lr = np.stack([fill_invalid(f.depth_lr, valid_mask(f.depth_lr)) for f in clip]) / max_depth
+    lr, guide = network_inputs(clip.frames, max_depth)
     gt = np.stack([f.depth_gt for f in clip])
     mask = valid_mask(gt)
-    guide = np.stack([f.rgb for f in clip]).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
     return {
-        "lr": torch.from_numpy(np.clip(lr, 0, 1).astype(np.float32))[:, None],
-        "guide": torch.from_numpy(guide),
+        "lr": lr,
+        "guide": guide,
         "gt": torch.from_numpy(np.clip(np.where(mask, gt / max_depth, 0), 0, 1).astype(np.float32))[:, None],
         "mask": torch.from_numpy(mask.astype(np.float32))[:, None],
     }

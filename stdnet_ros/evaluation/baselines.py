@@ -14,7 +14,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from stdnet_ros.streaming.validity import fill_invalid, output_support, valid_mask
+from stdnet_ros.streaming.validity import fill_invalid, invalid_output, output_support, valid_mask
 
 Upsampler = Callable[[np.ndarray, int, np.ndarray], np.ndarray]
 # Guide-variance regulariser (squared 8-bit intensity units) and radius = scale: the best of a small
@@ -48,5 +48,5 @@ def upsample(method: str, depth_lr: np.ndarray, scale: int, rgb: np.ndarray) -> 
     valid = valid_mask(depth_lr)
     filled = fill_invalid(depth_lr, valid)
     out = BASELINES[method](filled, scale, np.ascontiguousarray(rgb)).astype(np.float32)
-    out[~output_support(valid, scale) | ~(out > 0)] = np.nan
+    out[invalid_output(out, output_support(valid, scale))] = np.nan
     return out

@@ -21,11 +21,12 @@ import torch
 from tqdm import tqdm
 
 from stdnet_ros.data.frames import Clip
+from stdnet_ros.data.torch_dataset import network_inputs
 from stdnet_ros.engine import StreamingEngine
 from stdnet_ros.evaluation.baselines import BASELINES, upsample
 from stdnet_ros.evaluation.metrics import ClipMetrics, ClipScore, mean_scores
 from stdnet_ros.model import STDNet
-from stdnet_ros.streaming.validity import fill_invalid, output_support, valid_mask
+from stdnet_ros.streaming.validity import invalid_output, output_support, valid_mask
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class Row:
 
     def as_dict(self) -> dict:
         """JSON-ready: floats rounded, NaN (no temporal figure for a one-frame clip) as None."""
+
         def clean(v: object) -> object:
             return (None if np.isnan(v) else round(v, 4)) if isinstance(v, float) else v
 
@@ -59,17 +61,12 @@ def predict_offline(
     outputs = []
     for start in range(0, len(clip), chunk):
         frames = clip.frames[start : start + chunk]
-        valids = [valid_mask(f.depth_lr) for f in frames]
-        lr = np.stack([fill_invalid(f.depth_lr, v) for f, v in zip(frames, valids, strict=True)])
-        lr = np.clip(lr / max_depth, 0.0, 1.0).astype(np.float32)
-        guide = np.stack([f.rgb for f in frames]).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+        lr, guide = network_inputs(frames, max_depth)
         with torch.no_grad():
-            depth, _ = model(
-                torch.from_numpy(lr)[None, :, None].to(device), torch.from_numpy(guide)[None].to(device)
-            )
+            depth, _ = model(lr[None].to(device), guide[None].to(device))
         depth = depth[0, :, 0].float().cpu().numpy() * max_depth
-        for out, valid in zip(depth, valids, strict=True):
-            out[~output_support(valid, clip.scale) | ~(out > 0)] = np.nan
+        for out, frame in zip(depth, frames, strict=True):
+            out[invalid_output(out, output_support(valid_mask(frame.depth_lr), clip.scale))] = np.nan
             outputs.append(out)
     return outputs
 

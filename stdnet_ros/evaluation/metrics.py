@@ -19,11 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stdnet_ros.streaming.validity import valid_mask
+
 CM_PER_M = 100.0
-
-
-def valid_depth(depth: np.ndarray) -> np.ndarray:
-    return np.isfinite(depth) & (depth > 0)
 
 
 @dataclass
@@ -52,7 +50,7 @@ class ClipMetrics:
             raise ValueError(f"prediction {pred.shape} and ground truth {gt.shape} differ in size")
         pred = pred.astype(np.float64)
         gt = gt.astype(np.float64)
-        gt_ok = valid_depth(gt)
+        gt_ok = valid_mask(gt)
         both = gt_ok & np.isfinite(pred)
         err = (pred[both] - gt[both]) * CM_PER_M
         self.sq += float(np.dot(err, err))
@@ -61,7 +59,7 @@ class ClipMetrics:
         self.gt_count += int(gt_ok.sum())
         if self.prev is not None:
             prev_pred, prev_gt = self.prev
-            still = both & np.isfinite(prev_pred) & valid_depth(prev_gt)
+            still = both & np.isfinite(prev_pred) & valid_mask(prev_gt)
             change = ((pred - prev_pred) - (gt - prev_gt))[still] * CM_PER_M
             self.tsq += float(np.dot(change, change))
             self.tcount += int(still.sum())

@@ -26,6 +26,11 @@ def fill_invalid(depth: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return depth[iy, ix].astype(np.float32)
 
 
+def invalid_output(depth: np.ndarray, support: np.ndarray) -> np.ndarray:
+    """HR pixels to report as invalid: no LR support (see output_support), or no positive depth."""
+    return ~support | ~(depth > 0)
+
+
 def output_support(valid: np.ndarray, scale: int) -> np.ndarray:
     """HR mask of pixels with a valid LR measurement in their 3x3 LR neighbourhood."""
     support = ndimage.maximum_filter(valid.astype(np.uint8), size=3, mode="constant") > 0
