@@ -1,4 +1,4 @@
-"""The synthetic generator: deterministic, fast, and degraded the way a ToF sensor degrades depth."""
+"""The synthetic generator and its two sensor presets: deterministic, fast, degraded as ToF sensors do."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 
 from stdnet_ros.data import Clip
-from stdnet_ros.data.synthetic import DYDTOF_LIKE, ToFModel, generate_clip, generate_clips, tof_degrade
+from stdnet_ros.data.sensors import DirectToF, IndirectToF, sensor
+from stdnet_ros.data.synthetic import generate_clip, generate_clips
+
+GREY = np.full((64, 64, 3), 128, np.uint8)  # the iToF preset reads albedo, not the RGB
 
 
 def test_same_seed_same_pixels_other_seed_other_scene() -> None:
@@ -51,18 +54,19 @@ def test_lr_is_area_mean_plus_noise_with_missing_returns() -> None:
     depth = np.full((64, 64), 2.0, dtype=np.float32)
     depth[:, 32:] = 8.0
     albedo = np.full((64, 64), 0.5)
-    clean = tof_degrade(depth, albedo, 4, rng, ToFModel(noise_base=0, noise_quad=0, flying_prob=0, dropout=0))
+    exact = IndirectToF(noise_base=0, noise_quad=0, flying_prob=0, dropout=0)
+    clean = exact.degrade(depth, GREY, albedo, 4, rng)
     assert np.allclose(clean[:, :8], 2.0) and np.allclose(clean[:, 8:], 8.0)
-    noisy = tof_degrade(depth, albedo, 4, rng, ToFModel(flying_prob=0, dropout=0))
+    noisy = IndirectToF(flying_prob=0, dropout=0).degrade(depth, GREY, albedo, 4, rng)
     assert np.nanstd(noisy[:, 8:] - 8.0) > 2 * np.nanstd(noisy[:, :8] - 2.0)  # noise grows with distance
     # a mixed edge pixel and flying pixels land between the surfaces
     depth[:, 30:] = 8.0
-    always_fly = ToFModel(noise_base=0, noise_quad=0, flying_prob=1.0, dropout=0)
-    flying = tof_degrade(depth, albedo, 4, rng, always_fly)
+    always_fly = IndirectToF(noise_base=0, noise_quad=0, flying_prob=1.0, dropout=0)
+    flying = always_fly.degrade(depth, GREY, albedo, 4, rng)
     assert np.all((flying[:, 7] > 2.0) & (flying[:, 7] < 8.0))
-    dark = tof_degrade(depth, np.full((64, 64), 0.01), 4, rng, ToFModel(dropout=0))
+    dark = IndirectToF(dropout=0).degrade(depth, GREY, np.full((64, 64), 0.01), 4, rng)
     assert np.isnan(dark[:, 8:]).all() and np.isfinite(dark[:, :7]).all()  # 0.01/64 below min_signal
-    far = tof_degrade(depth * 10, albedo, 4, rng, ToFModel(dropout=0))
+    far = IndirectToF(dropout=0).degrade(depth * 10, GREY, albedo, 4, rng)
     assert np.isnan(far[:, 8:]).all()
 
 
@@ -70,7 +74,7 @@ def test_bad_sizes_are_refused() -> None:
     with pytest.raises(ValueError, match="divisible"):
         generate_clip(0, frames=1, height=100, width=128, scale=8)
     with pytest.raises(ValueError, match="divisible"):
-        tof_degrade(np.ones((10, 10), np.float32), np.ones((10, 10)), 4, np.random.default_rng(0))
+        IndirectToF().degrade(np.ones((10, 10), np.float32), GREY, np.ones((10, 10)), 4, None)
 
 
 def test_fast_enough_for_on_the_fly_training() -> None:
@@ -86,10 +90,10 @@ def test_footprint_shrinks_to_a_point_sample() -> None:
     albedo = np.full((64, 64), 0.5)
     clean = {"noise_base": 0, "noise_quad": 0, "flying_prob": 0, "dropout": 0, "min_signal": 0,
              "max_range": 1e9}  # fmt: skip
-    point = tof_degrade(depth, albedo, 8, np.random.default_rng(0), ToFModel(footprint=0.1, **clean))
+    point = IndirectToF(footprint=0.1, **clean).degrade(depth, GREY, albedo, 8, np.random.default_rng(0))
     assert np.array_equal(point, depth[3::8, 3::8])  # one central pixel of each 8x8 block
     with pytest.raises(ValueError, match="footprint"):
-        tof_degrade(depth, albedo, 8, np.random.default_rng(0), ToFModel(footprint=0))
+        IndirectToF(footprint=0).degrade(depth, GREY, albedo, 8, np.random.default_rng(0))
 
 
 def test_several_scales_share_one_scene() -> None:
@@ -103,19 +107,64 @@ def test_several_scales_share_one_scene() -> None:
         assert np.array_equal(single.frames[1].depth_lr, clip.frames[1].depth_lr, equal_nan=True)
 
 
-def test_dydtof_like_sensor_matches_the_real_lr_statistics() -> None:
-    """Degrade real DyDToF ground truth with the preset: its errors look like DyDToF's own LR's."""
-    root = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "DyDToF"
-    hr = np.load(root / "DyDToF_HR_RGB/school/school_shot8/depth/school_shot8.0010.npy")
-    real = np.load(root / "DyDToF_LR/X8/school/school_shot8/depth/school_shot8.0010.npy")
-    sim = tof_degrade(hr, np.ones_like(hr), 8, np.random.default_rng(0), DYDTOF_LIKE)
-    centre = hr[3::8, 3::8]
-    real_err, sim_err = np.median(np.abs(real - centre)), np.median(np.abs(sim - centre))
-    assert abs(sim_err - real_err) < 0.2 * real_err
-    # at depth edges both take one side: almost nothing lands in the middle third between the surfaces
-    blocks = hr.reshape(66, 8, 120, 8)
-    lo, hi = blocks.min(axis=(1, 3)), blocks.max(axis=(1, 3))
-    edge = hi - lo > 0.5
-    for lr in (real, sim):
-        t = (lr[edge] - lo[edge]) / (hi[edge] - lo[edge])
-        assert np.mean((t > 1 / 3) & (t < 2 / 3)) < 0.1
+DTOF = DirectToF()
+
+
+def test_dtof_values_lie_on_the_sensor_grid_and_jitter_stays_within_two_bins() -> None:
+    """Quantisation: every value is k * 20/1023 m; jitter: uniform over -2..+2 bins around the peak."""
+    rng = np.random.default_rng(0)
+    depth = rng.uniform(0.5, 15.0, (64, 64)).astype(np.float32)
+    flat = np.repeat(np.repeat(depth[::4, ::4], 4, 0), 4, 1)  # one depth per block: peak = that depth's bin
+    lr = DTOF.degrade(flat, GREY, None, 4, rng)
+    bins = lr / DTOF.step_m
+    assert np.allclose(bins, np.rint(bins), atol=1e-3)
+    shift = np.rint(bins) - np.rint(depth[::4, ::4] / 20.0 * 1023)
+    assert shift.min() == -2 and shift.max() == 2 and set(np.unique(shift)) == {-2, -1, 0, 1, 2}
+    assert abs(shift.mean()) < 0.1 and 1.7 < shift.var() < 2.3  # uniform on 5 values: variance 2
+
+
+def test_dtof_peak_picks_one_side_of_an_edge_never_a_mix() -> None:
+    """At an edge the returned signal decides: the nearer (or brighter) surface, never a depth between."""
+    depth = np.full((8, 8), 8.0, dtype=np.float32)
+    depth[:, :3] = 2.0  # 3 of 8 columns near: fewer pixels, but 1/d^2 makes them ~16x brighter each
+    clean = DirectToF(jitter_bins=0)
+    assert np.allclose(clean.degrade(depth, GREY[:8, :8], None, 8, np.random.default_rng(0)), 2.0, atol=0.02)
+    rgb = np.full((8, 8, 3), 200, np.uint8)
+    rgb[:, :3] = 2  # a very dark near surface returns less than the bright far wall behind it
+    assert np.allclose(clean.degrade(depth, rgb, None, 8, np.random.default_rng(0)), 8.0, atol=0.02)
+    black = np.zeros((8, 8, 3), np.uint8)  # nothing returns: no measurement, not a zero
+    assert np.isnan(clean.degrade(depth, black, None, 8, np.random.default_rng(0))).all()
+
+
+def test_dtof_rounds_to_the_nearest_of_1024_bins_over_20_m() -> None:
+    """The published convention: bin round(d / 20 * 1023), value bin / 1023 * 20 (floor or 1024 shifts it)."""
+    clean = DirectToF(jitter_bins=0)
+    depth = np.full((4, 4), 20.0 / 1023 * 100.6, dtype=np.float32)  # rounds up to bin 101, floors to 100
+    assert np.allclose(clean.degrade(depth, GREY[:4, :4], None, 4, np.random.default_rng(0)), 101 * 20 / 1023)
+
+
+def test_depth_rescaling_happens_before_the_sensor() -> None:
+    """A rescaled scene is still measured on the sensor's grid, with the same jitter in metres."""
+    clips = generate_clips(3, frames=1, height=64, width=64, scales=(4,), depth_scale=1.7)
+    lr = clips[4].frames[0].depth_lr
+    bins = lr[np.isfinite(lr)] / DTOF.step_m
+    assert np.allclose(bins, np.rint(bins), atol=1e-3)
+    gt = clips[4].frames[0].depth_gt
+    plain = generate_clips(3, frames=1, height=64, width=64, scales=(4,)).popitem()[1].frames[0].depth_gt
+    np.testing.assert_allclose(gt, plain * 1.7, rtol=1e-5)
+
+
+def test_presets_by_name() -> None:
+    assert isinstance(sensor("dtof"), DirectToF) and isinstance(sensor("itof"), IndirectToF)
+    with pytest.raises(ValueError, match="unknown sensor"):
+        sensor("lidar")
+
+
+def test_real_dydtof_lr_is_on_the_same_grid() -> None:
+    """Inputs only: the evaluation set's LR values are the simulator's quantisation levels (no GT used)."""
+    root = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "DyDToF" / "DyDToF_LR"
+    if not root.is_dir():
+        pytest.skip("../shared/data/DyDToF is not beside this checkout")
+    real = np.load(next(root.glob("X4/**/*.npy")))
+    bins = real / DTOF.step_m
+    assert np.allclose(bins, np.rint(bins), atol=1e-3)

@@ -10,11 +10,12 @@ import torch
 from torch.nn import functional as F
 
 from stdnet_ros.data.datasets import open_dataset
-from stdnet_ros.data.synthetic import DYDTOF_LIKE, ToFModel, generate_clip
+from stdnet_ros.data.sensors import DirectToF, IndirectToF
+from stdnet_ros.data.synthetic import generate_clip
 from stdnet_ros.data.torch_dataset import ReaderClipDataset, SyntheticClipDataset, clip_to_tensors
 
 DYDTOF = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "DyDToF"
-CLEAN = ToFModel(noise_base=0, noise_quad=0, flying_prob=0, dropout=0, min_signal=0)
+CLEAN = IndirectToF(noise_base=0, noise_quad=0, flying_prob=0, dropout=0, min_signal=0)
 
 
 def _check(sample: dict[str, torch.Tensor], frames: int, size: int, scale: int) -> None:
@@ -28,19 +29,19 @@ def _check(sample: dict[str, torch.Tensor], frames: int, size: int, scale: int) 
 
 
 def test_synthetic_samples_lr_stays_aligned_with_gt_through_augmentation() -> None:
-    data = SyntheticClipDataset(6, frames=3, size=64, scales=4, max_depth=40.0, tof=CLEAN)
+    data = SyntheticClipDataset(6, frames=3, size=64, scales=4, max_depth=40.0, sensor=CLEAN)
     flipped = 0
     for i in range(len(data)):
         sample = data[i]
         _check(sample, 3, 64, 4)
         # with a noise-free sensor the LR is the area mean of the GT, whatever flips were drawn
         assert torch.allclose(F.avg_pool2d(sample["gt"], 4), sample["lr"], atol=1e-5)
-        plain = SyntheticClipDataset(6, frames=3, size=64, scales=4, tof=CLEAN, augment=False)[i]
+        plain = SyntheticClipDataset(6, frames=3, size=64, scales=4, sensor=CLEAN, augment=False)[i]
         flipped += not torch.equal(plain["gt"], sample["gt"])
     assert flipped > 0
     assert torch.equal(data[2]["guide"], data[2]["guide"])  # deterministic
     data.set_epoch(1)
-    first_epoch = SyntheticClipDataset(6, 3, 64, tof=CLEAN)
+    first_epoch = SyntheticClipDataset(6, 3, 64, sensor=CLEAN)
     assert any(not torch.equal(data[i]["gt"], first_epoch[i]["gt"]) for i in range(6))
     with pytest.raises(IndexError):
         data[6]
@@ -77,9 +78,10 @@ def test_invalid_ground_truth_is_masked_and_depth_clipped() -> None:
 
 
 def test_multiscale_sensor_mix_and_depth_scaling() -> None:
-    data = SyntheticClipDataset(8, frames=2, size=64, scales=(4, 8), tof=(CLEAN, DYDTOF_LIKE),
+    data = SyntheticClipDataset(8, frames=2, size=64, scales=(4, 8), sensor=(CLEAN, DirectToF()),
                                 depth_scale=(0.5, 2.0), augment=False)  # fmt: skip
-    plain = SyntheticClipDataset(8, frames=2, size=64, scales=(4, 8), tof=(CLEAN, DYDTOF_LIKE), augment=False)
+    plain = SyntheticClipDataset(8, frames=2, size=64, scales=(4, 8), sensor=(CLEAN, DirectToF()),
+                                 augment=False)  # fmt: skip
     ratios, clean_lr = set(), 0
     for i in range(len(data)):
         sample = data[i]

@@ -7,7 +7,7 @@ their own, and a light that changes. Surfaces carry textures whose colour
 edges sometimes coincide with depth edges and sometimes do not (decals,
 stripes, objects coloured like the wall behind them), which is exactly what a
 guided super-resolution network must learn to tell apart. The low-resolution
-depth is degraded like a time-of-flight sensor. Everything is drawn from one
+depth is degraded by a time-of-flight sensor model (``data.sensors``). Everything is drawn from one
 seed, and a 256x256 frame renders in a few milliseconds of numpy.
 """
 
@@ -19,36 +19,13 @@ import cv2
 import numpy as np
 
 from stdnet_ros.data.frames import Clip, Frame
+from stdnet_ros.data.sensors import DEFAULT_SENSOR, SENSORS, Sensor
 
 TEXTURE_SIZE = 128
 MIP_LEVELS = 5
 CUBE = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=np.float64)
 MIP_OFFSETS = np.cumsum([0] + [(TEXTURE_SIZE >> k) ** 2 for k in range(MIP_LEVELS - 1)])
 STAMP_EPOCH = 1.7e9  # seconds: stamps look like wall-clock ROS time
-
-
-@dataclass(frozen=True)
-class ToFModel:
-    """How the low-resolution depth departs from the truth (metres)."""
-
-    noise_base: float = 0.02  # noise std at 0 m
-    noise_quad: float = 0.0008  # grows with distance squared (signal falls as 1/d^2)
-    flying_prob: float = 0.3  # chance that a mixed edge pixel lands anywhere between its surfaces
-    edge_jump: float = 0.05  # relative depth range inside one LR pixel that makes it an edge
-    max_range: float = 20.0  # no return beyond this
-    min_signal: float = 0.0005  # albedo / d^2 below this gives no return
-    dropout: float = 0.002  # random missing returns
-    # Width of the patch one LR pixel integrates, as a fraction of the scale: 1 = the whole
-    # scale x scale area (a real ToF pixel); small = nearly a point sample (renderers that
-    # make LR depth by casting one ray per LR pixel, e.g. DyDToF's).
-    footprint: float = 1.0
-
-
-# DyDToF's LR depth, measured on the shared subset: each LR pixel is the HR depth at one pixel
-# near its block centre (edge pixels take one side, never a mix) plus ~3.7 cm of Gaussian noise
-# that does not grow with distance, and it has no missing returns.
-DYDTOF_LIKE = ToFModel(noise_base=0.037, noise_quad=0.0, flying_prob=0.0, max_range=1e9, min_signal=0.0,
-                       dropout=0.0, footprint=1e-3)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -350,44 +327,6 @@ class SyntheticScene:
         return rgb, depth.reshape(shape).astype(np.float32), lum.reshape(shape)
 
 
-def tof_degrade(
-    depth: np.ndarray, albedo: np.ndarray, scale: int, rng: np.random.Generator, model: ToFModel | None = None
-) -> np.ndarray:
-    """LR depth (h, w) float32 metres with NaN for missing returns, from the HR truth.
-
-    A ToF pixel integrates the light of a scale x scale patch, so it reads the
-    area mean (mixed depths at edges), sometimes anything between the surfaces
-    it straddles (flying pixels); its noise grows with distance, and it gets
-    no return from far or dark surfaces.
-    """
-    model = model or ToFModel()
-    hh, ww = depth.shape
-    if hh % scale or ww % scale:
-        raise ValueError(f"depth {depth.shape} is not divisible by the scale {scale}")
-    if not 0 < model.footprint <= 1:
-        raise ValueError(f"footprint must be in (0, 1], got {model.footprint}")
-    k = max(1, round(model.footprint * scale))
-    first = (scale - k) // 2
-
-    def patches(image: np.ndarray) -> np.ndarray:
-        """(h, k, w, k): the central k x k HR pixels each LR pixel sees."""
-        blocks = image.reshape(hh // scale, scale, ww // scale, scale)
-        return blocks[:, first : first + k, :, first : first + k]
-
-    blocks = patches(depth)
-    lr = blocks.mean(axis=(1, 3))
-    lo, hi = blocks.min(axis=(1, 3)), blocks.max(axis=(1, 3))
-    edge = (hi - lo) > model.edge_jump * lr
-    flying = edge & (rng.random(lr.shape) < model.flying_prob)
-    lr[flying] = lo[flying] + rng.random(int(flying.sum())) * (hi - lo)[flying]
-    lr = lr + rng.standard_normal(lr.shape) * (model.noise_base + model.noise_quad * lr**2)
-    reflect = patches(albedo).mean(axis=(1, 3))
-    signal = reflect / np.maximum(lr, 0.1) ** 2
-    missing = (lr > model.max_range) | (lr <= 0) | (signal < model.min_signal)
-    missing |= rng.random(lr.shape) < model.dropout
-    return np.where(missing, np.nan, lr).astype(np.float32)
-
-
 def generate_clips(
     seed: int,
     frames: int = 7,
@@ -396,12 +335,16 @@ def generate_clips(
     scales: tuple[int, ...] = (4,),
     max_depth: float = 40.0,
     spec: SceneSpec | None = None,
-    tof: ToFModel | None = None,
+    sensor: Sensor | None = None,
+    depth_scale: float = 1.0,
 ) -> dict[int, Clip]:
     """One scene seen at several scales: the same RGB and truth, each scale's own ToF degradation.
 
-    Rendering dominates the cost, so several scales come for the price of one.
+    Rendering dominates the cost, so several scales come for the price of one. ``depth_scale``
+    rescales the scene's metres before the sensor sees them (a uniformly scaled world looks the
+    same in RGB), so the sensor's noise stays in metres.
     """
+    sensor = sensor or SENSORS[DEFAULT_SENSOR]
     for scale in scales:
         if height % scale or width % scale or height % 4 or width % 4:
             raise ValueError(f"{height}x{width} must be divisible by the scale {scale} and by 4")
@@ -412,9 +355,10 @@ def generate_clips(
     clips = {s: Clip(f"synthetic-{seed}", s, max_depth, intrinsics=scene.intrinsics) for s in scales}
     for i in range(frames):
         rgb, depth, lum = scene.render(i)
+        depth = depth * np.float32(depth_scale)
         stamp = start + i / scene.spec.fps + float(stamp_rng.normal(0, scene.spec.stamp_jitter))
         for scale, clip in clips.items():
-            lr = tof_degrade(depth, lum, scale, noise_rngs[scale], tof)
+            lr = sensor.degrade(depth, rgb, lum, scale, noise_rngs[scale])
             clip.frames.append(Frame(rgb=rgb, depth_lr=lr, stamp=stamp, depth_gt=depth))
     return clips
 
@@ -427,7 +371,7 @@ def generate_clip(
     scale: int = 4,
     max_depth: float = 40.0,
     spec: SceneSpec | None = None,
-    tof: ToFModel | None = None,
+    sensor: Sensor | None = None,
 ) -> Clip:
     """A deterministic clip: same seed and arguments, same pixels."""
-    return generate_clips(seed, frames, height, width, (scale,), max_depth, spec, tof)[scale]
+    return generate_clips(seed, frames, height, width, (scale,), max_depth, spec, sensor)[scale]

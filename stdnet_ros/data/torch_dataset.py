@@ -19,7 +19,8 @@ from torch.utils.data import Dataset
 
 from stdnet_ros.data.datasets import DatasetReader
 from stdnet_ros.data.frames import Clip, Frame
-from stdnet_ros.data.synthetic import SceneSpec, ToFModel, generate_clips
+from stdnet_ros.data.sensors import Sensor
+from stdnet_ros.data.synthetic import SceneSpec, generate_clips
 from stdnet_ros.streaming.validity import fill_invalid, valid_mask
 
 Sample = dict[str, torch.Tensor]
@@ -99,22 +100,22 @@ class SyntheticClipDataset(_Epoched):
     """``length`` generated clips; index i is scene seed + i, so no two items share a scene.
 
     With several ``scales`` one render serves all: the sample holds ``lr_x<s>``
-    per scale instead of ``lr``. ``tof`` may list sensor models (one is drawn
-    per clip, e.g. a real ToF and a DyDToF-like renderer), and ``depth_scale``
-    rescales each scene's metres by a random factor (the RGB is unchanged by
-    a uniform scaling of the world), widening the depth range seen in training.
+    per scale instead of ``lr``. ``sensor`` may list sensor models (one is drawn
+    per clip), and ``depth_scale`` rescales each scene's metres by a random factor
+    before the sensor sees them (the RGB is unchanged by a uniform scaling of the
+    world), widening the depth range seen in training.
     """
 
     def __init__(
         self, length: int, frames: int = 7, size: int = 256, scales: int | tuple[int, ...] = 4,
         max_depth: float = 40.0, seed: int = 0, augment: bool = True, spec: SceneSpec | None = None,
-        tof: ToFModel | tuple[ToFModel, ...] | None = None, depth_scale: tuple[float, float] | None = None,
+        sensor: Sensor | tuple[Sensor, ...] | None = None, depth_scale: tuple[float, float] | None = None,
     ) -> None:  # fmt: skip
         super().__init__(seed, augment)
         self.length, self.frames, self.size = length, frames, size
         self.scales = (scales,) if isinstance(scales, int) else tuple(scales)
         self.max_depth, self.spec, self.depth_scale = max_depth, spec, depth_scale
-        self.tofs = tof if isinstance(tof, tuple) else (tof,)
+        self.sensors = sensor if isinstance(sensor, tuple) else (sensor,)
 
     def __len__(self) -> int:
         return self.length
@@ -123,15 +124,12 @@ class SyntheticClipDataset(_Epoched):
         if not 0 <= index < self.length:
             raise IndexError(index)
         scene_rng = np.random.default_rng([self.seed, index])  # per scene, the same every epoch
-        tof = self.tofs[int(scene_rng.integers(len(self.tofs)))]
+        sensor = self.sensors[int(scene_rng.integers(len(self.sensors)))]
         factor = float(scene_rng.uniform(*self.depth_scale)) if self.depth_scale else 1.0
         clips = generate_clips(self.seed + index, self.frames, self.size, self.size, self.scales,
-                               self.max_depth, self.spec, tof)  # fmt: skip
+                               self.max_depth, self.spec, sensor, factor)  # fmt: skip
         sample: Sample = {}
         for scale, clip in clips.items():
-            for frame in clip:
-                frame.depth_lr = frame.depth_lr * np.float32(factor)
-                frame.depth_gt = frame.depth_gt * np.float32(factor)
             tensors = clip_to_tensors(clip, self.max_depth)
             sample["lr" if len(self.scales) == 1 else f"lr_x{scale}"] = tensors.pop("lr")
             sample.update(tensors)

@@ -40,6 +40,10 @@ class CheckpointMeta:
     scale: int
     mid_channels: int
     head_channels: int = 64
+    base: str = "bilinear"  # what the residual is added to (model.base); the published network: bilinear
+    guided_radius_x: float = 1.0  # guided base only: radius as a multiple of the scale
+    guided_eps: float = 1e-3  # guided base only: regulariser, guide units squared
+    window: int = 7  # frames the model was trained and selected for; the engine's default window
     max_depth: float = DEFAULT_MAX_DEPTH
     name: str = ""
     trained_on: str = "unknown"
@@ -114,7 +118,9 @@ def infer_meta(state: dict[str, torch.Tensor], meta: dict, scale: int | None, pa
         raise CheckpointError(f"{path}: scale unknown (not in metadata or file name); pass it explicitly")
     if int(scale) not in SCALES:
         raise CheckpointError(f"{path}: scale x{scale} is not one of {SCALES}")
-    fields = {k: meta[k] for k in ("max_depth", "name", "trained_on", "version", "extra") if k in meta}
+    stored = ("base", "guided_radius_x", "guided_eps", "window", "max_depth", "name", "trained_on", "version",
+              "extra")  # fmt: skip
+    fields = {k: meta[k] for k in stored if k in meta}
     fields["name"] = fields.get("name") or path.stem
     return CheckpointMeta(scale=int(scale), mid_channels=mid, head_channels=head, **fields)
 
@@ -147,7 +153,9 @@ def load_model(
     path = Path(path or DEFAULT_CHECKPOINT)
     state, raw_meta = read_checkpoint(path)
     meta = infer_meta(state, raw_meta, scale, path)
-    model = STDNet(scale=meta.scale, mid_channels=meta.mid_channels, head_channels=meta.head_channels)
+    model = STDNet(
+        meta.scale, meta.mid_channels, meta.head_channels, meta.base, meta.guided_radius_x, meta.guided_eps
+    )
     check_state(model, state, path)
     model.load_state_dict(state)
     return model.to(device).eval(), asdict(meta)
@@ -157,8 +165,9 @@ def save_checkpoint(model: STDNet, path: str | Path, **meta: object) -> Path:
     """Write our format: safetensors with JSON metadata, or a weights-only-loadable .pth by suffix."""
     path = Path(path)
     info = CheckpointMeta(
-        scale=model.scale, mid_channels=model.mid_channels, head_channels=model.head_channels, **meta
-    )
+        scale=model.scale, mid_channels=model.mid_channels, head_channels=model.head_channels,
+        base=model.base, guided_radius_x=model.guided_radius_x, guided_eps=model.guided_eps, **meta,
+    )  # fmt: skip
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

@@ -84,3 +84,12 @@ def stdnet_loss(
     )
     total = rec + aux_weight * (0.5 * intra + 0.5 * inter)
     return LossTerms(total, rec, intra, inter)
+
+
+def metric_loss(pred: torch.Tensor, gt: torch.Tensor, max_depth: float) -> LossTerms:
+    """MSE + L1 in metres: RMSE is what is scored and edges dominate it; the L1 term keeps flat
+    regions exact. The published loss is L1-like and stays at the base for hundreds of steps."""
+    err = (pred - gt) * max_depth
+    mse, l1 = (err**2).mean(), err.abs().mean()
+    zero = torch.zeros((), device=pred.device)
+    return LossTerms(mse + l1, mse, zero, zero)

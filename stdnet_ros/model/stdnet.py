@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from stdnet_ros.model.base import BASES, bilinear_x4, guided_filter, guided_radius
 from stdnet_ros.model.blocks import RBIC, PixelShufflePack, conv, lrelu
 from stdnet_ros.model.propagation import BRANCHES, combine, diff_key, neighbours
 from stdnet_ros.model.sdm import SDM, Steering
@@ -69,16 +70,25 @@ class STDNet(nn.Module):
     lr: (N, T, 1, h, w) depth / max_depth in [0, 1]; guide: (N, T, 3, s*h, s*w)
     RGB in [0, 1]. depth: (N, T, 1, s*h, s*w), normalised like lr. ``head_channels``
     is 64 in the published network; smaller models may shrink it to save the
-    full-resolution convolutions.
+    full-resolution convolutions. ``base`` is what the residual is added to:
+    "bilinear" (published) or "guided" (see ``model.base``), with its constants.
     """
 
-    def __init__(self, scale: int = 4, mid_channels: int = 64, head_channels: int = 64) -> None:
+    def __init__(
+        self, scale: int = 4, mid_channels: int = 64, head_channels: int = 64, base: str = "bilinear",
+        guided_radius_x: float = 1.0, guided_eps: float = 1e-3,
+    ) -> None:  # fmt: skip
         super().__init__()
         if scale not in SCALES:
             raise ValueError(f"scale must be one of {SCALES}, got {scale}")
+        if base not in BASES:
+            raise ValueError(f"base must be one of {BASES}, got {base!r}")
         self.scale = scale
         self.mid_channels = mid_channels
         self.head_channels = head_channels
+        self.base = base
+        self.guided_radius_x = guided_radius_x
+        self.guided_eps = guided_eps
         ch = mid_channels
         guide_in = {"hg_1": 3, "hg_2": 2}
         extra_in = {"hg_1": ch, "hg_2": 2 * ch}
@@ -115,10 +125,12 @@ class STDNet(nn.Module):
         rep = self.scale // 4
         return lr if rep == 1 else F.interpolate(lr, scale_factor=rep, mode="nearest")  # exports as Resize
 
-    @staticmethod
-    def base_depth(lr_up: torch.Tensor) -> torch.Tensor:
-        """Bilinear x4 of the enlarged depth: what the network's residual is added to."""
-        return F.interpolate(lr_up, scale_factor=4, mode="bilinear", align_corners=False)
+    def base_depth(self, lr_up: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+        """What the residual is added to: bilinear x4 of the enlarged depth, or its guided filter."""
+        up = bilinear_x4(lr_up)
+        if self.base == "bilinear":
+            return up
+        return guided_filter(guide, up, guided_radius(self.scale, self.guided_radius_x), self.guided_eps)
 
     # ---- the pieces, shared with the streaming engine ----------------------------------------
     def steer(self, hg: str, lr_up: torch.Tensor) -> Steering:
@@ -205,7 +217,7 @@ class STDNet(nn.Module):
         self.check_inputs(lr, guide)
         n, t = lr.shape[:2]
         lr_up = self.enlarge_depth(lr.flatten(0, 1))
-        base = self.base_depth(lr_up)
+        base = self.base_depth(lr_up, guide.flatten(0, 1))
         fused1, d1, c1, diffs1 = self.hourglass("hg_1", lr_up, guide.flatten(0, 1), None, base, n)
         _, d2, c2, diffs2 = self.hourglass("hg_2", lr_up, torch.cat([d1, c1], 1), fused1, base, n)
         depth, w1, w2 = fuse(d1, c1, d2, c2)
