@@ -144,7 +144,7 @@ class StreamingEngine:
             # An HWC image permuted to NCHW already has channels_last strides.
             guide = self._to_device(rgb).permute(2, 0, 1)[None].float().div_(255.0)
             lr_up = self.model.enlarge_depth(lr_t)
-            inputs = FrameInputs(lr_t, lr_up, guide, self.model.base_depth(lr_up, guide))
+            inputs = FrameInputs(lr_t, lr_up, guide, self.model.base_depth(lr_t, lr_up, guide))
         frame_id = self.next_id
         self.next_id += 1
         self.evaluator.add(frame_id, inputs)

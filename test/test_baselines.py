@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from stdnet_ros.data.synthetic import generate_clip
-from stdnet_ros.evaluation.baselines import BASELINES, upsample
+from stdnet_ros.evaluation.baselines import BASELINES, GUIDED_CONSTANTS, guided, upsample
+from stdnet_ros.model.base import bicubic, guided_filter
 from stdnet_ros.evaluation.metrics import ClipMetrics
 
 
@@ -57,3 +59,16 @@ def test_bad_input() -> None:
         upsample("lanczos", np.ones((2, 2), np.float32), 4, np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(ValueError, match="is not 4x"):
         upsample("bicubic", np.ones((2, 2), np.float32), 4, np.zeros((8, 9, 3), np.uint8))
+
+
+def test_model_guided_base_computes_the_guided_baseline() -> None:
+    """The embedded model's base (torch, differentiable) is the OpenCV baseline away from the borders."""
+    clip = generate_clip(5, frames=1, height=64, width=96, scale=4)
+    frame = clip.frames[0]
+    lr = np.nan_to_num(frame.depth_lr, nan=1.0)
+    radius_x, eps = GUIDED_CONSTANTS[4]
+    reference = guided(lr, 4, frame.rgb, radius_x, eps)
+    rgb = torch.from_numpy(frame.rgb).permute(2, 0, 1)[None].float() / 255.0
+    ours = guided_filter(rgb, bicubic(torch.from_numpy(lr)[None, None], 4), round(radius_x * 4), eps / 255**2)
+    inner = (slice(8, -8), slice(8, -8))
+    np.testing.assert_allclose(ours[0, 0].numpy()[inner], reference[inner], atol=2e-3)

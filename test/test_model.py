@@ -24,7 +24,7 @@ def test_single_frame_passes_features_through_every_branch() -> None:
     lr, guide = clip(t=1)
     with torch.no_grad():
         depth, extras = model(lr, guide)
-        base = model.base_depth(lr[:, 0], guide[:, 0])
+        base = model.base_depth(lr[:, 0], lr[:, 0], guide[:, 0])
         enc1 = model.encode("hg_1", lr[:, 0], guide[:, 0])
         fused1, d1, c1 = model.decode("hg_1", [enc1.spatial] * 5, base)
         enc2 = model.encode("hg_2", lr[:, 0], torch.cat([d1, c1], 1), fused1)

@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--checkpoint", nargs="*", default=[""],
                         help="checkpoint file(s), one per scale; '' or omitted = the embedded default model")
     parser.add_argument("--no-model", action="store_true", help="baselines only")
-    parser.add_argument("--window", type=int, default=7, help="streaming window W (frames)")
+    parser.add_argument("--window", type=int, default=None,
+                        help="streaming window W (frames; default: the model's own, from its checkpoint)")
     parser.add_argument("--lookahead", type=int, default=0, help="streaming lookahead L (frames)")
     parser.add_argument("--chunk", type=int, default=None,
                         help="offline chunk length T (default: W; 0 = whole clip)")
@@ -85,7 +86,7 @@ def load_models(args: argparse.Namespace) -> tuple[dict[int, ModelSpec], dict[in
             except CheckpointError as err:
                 errors.append(str(err))
                 continue
-            models[scale] = ModelSpec(model, meta["max_depth"], meta["name"] or "default")
+            models[scale] = ModelSpec(model, meta["max_depth"], meta["name"] or "default", meta["window"])
             break
         else:
             if paths != [None]:
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"x{scale}: no model scored ({reason})")
     if args.json:
         config = {"data": args.data, "scales": args.scales, "window": args.window,
-                  "lookahead": args.lookahead, "chunk": evaluator.chunk, "frames": args.frames,
+                  "lookahead": args.lookahead, "chunk": args.chunk, "frames": args.frames,
                   "device": args.device}  # fmt: skip
         missing_json = {str(k): v for k, v in missing.items()}
         print(json.dumps({"config": config, "rows": [r.as_dict() for r in rows], "missing": missing_json}))

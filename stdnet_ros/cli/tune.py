@@ -6,21 +6,19 @@ import argparse
 import json
 
 from stdnet_ros.data.sensors import DEFAULT_SENSOR, SENSORS, sensor
-from stdnet_ros.evaluation.tuning import grid_search, model_base, opencv_guided, tuning_frames
-
-FILTERS = {"baseline": opencv_guided, "model-base": model_base}
+from stdnet_ros.evaluation.baselines import guided
+from stdnet_ros.evaluation.tuning import grid_search, tuning_frames
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tune", help="choose guided-filter constants on synthetic data", description=__doc__)
-    p.add_argument("--filter", choices=sorted(FILTERS), default="baseline")
     p.add_argument("--sensor", choices=sorted(SENSORS), default=DEFAULT_SENSOR)
     p.add_argument("--scales", type=int, nargs="+", default=[4, 8])
     p.add_argument("--clips", type=int, default=24)
     p.add_argument("--radii", type=float, nargs="+", default=[0.5, 1.0, 1.5, 2.0],
                    help="multiples of the scale")  # fmt: skip
     p.add_argument("--eps", type=float, nargs="+", default=[6.5, 26.0, 104.0, 416.0, 1664.0],
-                   help="regulariser (baseline: squared 8-bit units; model-base: squared [0, 1] units)")
+                   help="regulariser in squared 8-bit units")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -29,8 +27,8 @@ def run(args: argparse.Namespace) -> int:
     frames = tuning_frames(sensor(args.sensor), args.scales, args.clips)
     best = {}
     for scale in args.scales:
-        rows = grid_search(FILTERS[args.filter], frames[scale], scale, args.radii, args.eps)
-        print(f"x{scale} ({args.filter}, {args.sensor}, {len(frames[scale])} frames): radius_x eps rmse_cm")
+        rows = grid_search(guided, frames[scale], scale, args.radii, args.eps)
+        print(f"x{scale} (guided filter, {args.sensor}, {len(frames[scale])} frames): radius_x eps rmse_cm")
         for radius_x, eps, rmse in rows:
             print(f"  {radius_x:6.2f} {eps:10.4g} {rmse:8.2f}")
         best[scale] = {"radius_x": rows[0][0], "eps": rows[0][1], "rmse_cm": rows[0][2]}

@@ -17,10 +17,11 @@ import numpy as np
 from stdnet_ros.streaming.validity import fill_invalid, invalid_output, output_support, valid_mask
 
 Upsampler = Callable[[np.ndarray, int, np.ndarray], np.ndarray]
-# Guide-variance regulariser (squared 8-bit intensity units) and radius = scale: the best of a small
-# grid (radius scale/2..2*scale, eps 0.01..0.1 of full range) on DyDToF x4/x8/x16, so the baseline
-# is as strong as it gets, never a straw man.
-GUIDED_EPS = (0.01 * 255) ** 2
+# Per scale: (radius as a multiple of the scale, guide-variance regulariser in squared 8-bit units),
+# the best of a grid (radius 0.5..2 x scale, eps 1.6..104) by pooled RMSE on 24 generated clips seen
+# through the training sensor (``stdnet-ros tune --filter baseline``, docs/evaluation.md): as strong
+# as the baseline gets without looking at the evaluation frames.
+GUIDED_CONSTANTS: dict[int, tuple[float, float]] = {4: (1.5, 6.5), 8: (1.25, 1.6), 16: (1.0, 1.6)}
 
 
 def _nearest(filled: np.ndarray, scale: int, rgb: np.ndarray) -> np.ndarray:
@@ -32,8 +33,13 @@ def _bicubic(filled: np.ndarray, scale: int, rgb: np.ndarray) -> np.ndarray:
     return cv2.resize(filled, (w * scale, h * scale), interpolation=cv2.INTER_CUBIC)
 
 
+def guided(filled: np.ndarray, scale: int, rgb: np.ndarray, radius_x: float, eps: float) -> np.ndarray:
+    """OpenCV's colour guided filter of the bicubic upsample, radius ``radius_x`` * scale."""
+    return cv2.ximgproc.guidedFilter(rgb, _bicubic(filled, scale, rgb), max(1, round(radius_x * scale)), eps)
+
+
 def _guided(filled: np.ndarray, scale: int, rgb: np.ndarray) -> np.ndarray:
-    return cv2.ximgproc.guidedFilter(rgb, _bicubic(filled, scale, rgb), scale, GUIDED_EPS)
+    return guided(filled, scale, rgb, *GUIDED_CONSTANTS[scale])
 
 
 BASELINES: dict[str, Upsampler] = {"nearest": _nearest, "bicubic": _bicubic, "guided": _guided}

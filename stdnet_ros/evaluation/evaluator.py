@@ -89,6 +89,7 @@ class ModelSpec:
     model: STDNet
     max_depth: float
     name: str
+    window: int = 7  # the window the model was trained for (its checkpoint's), used unless one is asked for
 
 
 class Evaluator:
@@ -99,7 +100,7 @@ class Evaluator:
         clips: Callable[[int], Iterable[Clip]],
         models: dict[int, ModelSpec],
         *,
-        window: int = 7,
+        window: int | None = None,  # streaming W; None = each model's own
         lookahead: int = 0,
         chunk: int | None = None,  # offline T; None = the window, 0 = the whole clip
         baselines: Iterable[str] = tuple(BASELINES),
@@ -108,8 +109,7 @@ class Evaluator:
     ) -> None:
         self.clips = clips
         self.models = models
-        self.window, self.lookahead = window, lookahead
-        self.chunk = window if chunk is None else chunk
+        self.window, self.lookahead, self.chunk = window, lookahead, chunk
         self.baselines = list(baselines)
         self.device = device
         self.progress = progress
@@ -123,17 +123,19 @@ class Evaluator:
         spec = self.models.get(scale)
         if spec is not None:
             model = spec.model.to(self.device).eval()
+            window = self.window or spec.window
+            chunk = window if self.chunk is None else self.chunk
 
             def offline(clip: Clip) -> list[np.ndarray]:
-                return predict_offline(model, clip, spec.max_depth, self.chunk or len(clip), self.device)
+                return predict_offline(model, clip, spec.max_depth, chunk or len(clip), self.device)
 
             def streaming(clip: Clip) -> list[np.ndarray]:
-                engine = StreamingEngine(model, max_depth=spec.max_depth, window=self.window,
+                engine = StreamingEngine(model, max_depth=spec.max_depth, window=window,
                                          lookahead=self.lookahead, device=self.device)
                 return predict_streaming(engine, clip)
 
-            methods.append((spec.name, f"offline T={self.chunk or 'all'}", offline))
-            methods.append((spec.name, f"streaming W={self.window} L={self.lookahead}", streaming))
+            methods.append((spec.name, f"offline T={chunk or 'all'}", offline))
+            methods.append((spec.name, f"streaming W={window} L={self.lookahead}", streaming))
         return methods  # fmt: skip
 
     def run(self, scales: Iterable[int]) -> list[Row]:

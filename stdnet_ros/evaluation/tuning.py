@@ -1,8 +1,8 @@
 """Choosing the guided filters' constants on generated data, never on the evaluation frames.
 
-Two guided filters need a radius and a regulariser: the classical baseline
-(OpenCV's colour guided filter on the bicubic upsample) and the embedded model's
-own base (``model.base``, a grey-guide filter of the bilinear upsample). Both are
+The classical baseline (OpenCV's colour guided filter on the bicubic upsample)
+needs a radius and a regulariser; the embedded model's guided base
+(``model.base``) is the same filter with the same constants. They are
 grid-searched here on synthetic clips seen through the training sensor preset,
 with seeds disjoint from training and validation, and the pooled RMSE decides.
 """
@@ -12,36 +12,17 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable
 
-import cv2
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from stdnet_ros.data.frames import Frame
 from stdnet_ros.data.sensors import Sensor
 from stdnet_ros.data.synthetic import generate_clips
-from stdnet_ros.model.base import bilinear_x4, guided_filter
 from stdnet_ros.streaming.validity import fill_invalid, valid_mask
 
 TUNING_SEED = 2 * 10**9  # training draws seeds near seed*1e9, validation 1e9: no overlap
 
 Filter = Callable[[np.ndarray, int, np.ndarray, float, float], np.ndarray]
-
-
-def opencv_guided(lr: np.ndarray, scale: int, rgb: np.ndarray, radius_x: float, eps: float) -> np.ndarray:
-    """The baseline's filter: colour guide, bicubic input, eps in squared 8-bit units."""
-    h, w = lr.shape
-    bicubic = cv2.resize(lr, (w * scale, h * scale), interpolation=cv2.INTER_CUBIC)
-    return cv2.ximgproc.guidedFilter(rgb, bicubic, max(1, round(radius_x * scale)), eps)
-
-
-def model_base(lr: np.ndarray, scale: int, rgb: np.ndarray, radius_x: float, eps: float) -> np.ndarray:
-    """The model's guided base, on metres (the filter is linear in depth, so units do not matter)."""
-    lr_t = torch.from_numpy(lr)[None, None]
-    if scale > 4:
-        lr_t = torch.nn.functional.interpolate(lr_t, scale_factor=scale // 4, mode="nearest")
-    guide = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0
-    return guided_filter(guide, bilinear_x4(lr_t), max(1, round(radius_x * scale)), eps)[0, 0].numpy()
 
 
 def tuning_frames(

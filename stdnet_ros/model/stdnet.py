@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from stdnet_ros.model.base import BASES, bilinear_x4, guided_filter, guided_radius
+from stdnet_ros.model.base import BASES, bicubic, bilinear_x4, guided_filter, guided_radius
 from stdnet_ros.model.blocks import RBIC, PixelShufflePack, conv, lrelu
 from stdnet_ros.model.propagation import BRANCHES, combine, diff_key, neighbours
 from stdnet_ros.model.sdm import SDM, Steering
@@ -125,12 +125,13 @@ class STDNet(nn.Module):
         rep = self.scale // 4
         return lr if rep == 1 else F.interpolate(lr, scale_factor=rep, mode="nearest")  # exports as Resize
 
-    def base_depth(self, lr_up: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
-        """What the residual is added to: bilinear x4 of the enlarged depth, or its guided filter."""
-        up = bilinear_x4(lr_up)
+    def base_depth(self, lr: torch.Tensor, lr_up: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+        """What the residual is added to: bilinear x4 of the enlarged depth (published), or the
+        guided filter of the LR depth's bicubic upsample."""
         if self.base == "bilinear":
-            return up
-        return guided_filter(guide, up, guided_radius(self.scale, self.guided_radius_x), self.guided_eps)
+            return bilinear_x4(lr_up)
+        radius = guided_radius(self.scale, self.guided_radius_x)
+        return guided_filter(guide, bicubic(lr, self.scale), radius, self.guided_eps)
 
     # ---- the pieces, shared with the streaming engine ----------------------------------------
     def steer(self, hg: str, lr_up: torch.Tensor) -> Steering:
@@ -217,7 +218,7 @@ class STDNet(nn.Module):
         self.check_inputs(lr, guide)
         n, t = lr.shape[:2]
         lr_up = self.enlarge_depth(lr.flatten(0, 1))
-        base = self.base_depth(lr_up, guide.flatten(0, 1))
+        base = self.base_depth(lr.flatten(0, 1), lr_up, guide.flatten(0, 1))
         fused1, d1, c1, diffs1 = self.hourglass("hg_1", lr_up, guide.flatten(0, 1), None, base, n)
         _, d2, c2, diffs2 = self.hourglass("hg_2", lr_up, torch.cat([d1, c1], 1), fused1, base, n)
         depth, w1, w2 = fuse(d1, c1, d2, c2)

@@ -201,7 +201,8 @@ class Trainer:
                     lr = self._lr(sample, scale)
                     _, depth = self.net(lr, guide, gt)
                     net = self.net.net
-                    base = net.base_depth(net.enlarge_depth(lr.flatten(0, 1)), guide.flatten(0, 1))
+                    flat = lr.flatten(0, 1)
+                    base = net.base_depth(flat, net.enlarge_depth(flat), guide.flatten(0, 1))
                     base = base.view_as(gt)
                     for key, pred in ((f"val_x{scale}_rmse_cm", depth), (f"val_x{scale}_base_rmse_cm", base)):
                         sums[key] = sums.get(key, 0.0) + float(((pred - gt) ** 2).sum())
