@@ -8,8 +8,8 @@ import torch
 
 from stdnet_ros.data.synthetic import generate_clip
 from stdnet_ros.evaluation.baselines import BASELINES, GUIDED_CONSTANTS, guided, upsample
-from stdnet_ros.model.base import bicubic, guided_filter
 from stdnet_ros.evaluation.metrics import ClipMetrics
+from stdnet_ros.model.base import bicubic, guided_filter
 
 
 @pytest.mark.parametrize("method", sorted(BASELINES))
@@ -70,5 +70,5 @@ def test_model_guided_base_computes_the_guided_baseline() -> None:
     reference = guided(lr, 4, frame.rgb, radius_x, eps)
     rgb = torch.from_numpy(frame.rgb).permute(2, 0, 1)[None].float() / 255.0
     ours = guided_filter(rgb, bicubic(torch.from_numpy(lr)[None, None], 4), round(radius_x * 4), eps / 255**2)
-    inner = (slice(8, -8), slice(8, -8))
-    np.testing.assert_allclose(ours[0, 0].numpy()[inner], reference[inner], atol=2e-3)
+    inner = (slice(16, -16), slice(16, -16))  # two box filters of radius 6 reach 12 pixels in
+    np.testing.assert_allclose(ours[0, 0].numpy()[inner], reference[inner], rtol=1e-3, atol=1e-3)
