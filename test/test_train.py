@@ -24,6 +24,10 @@ def test_smoke_run_writes_a_checkpoint_for_both_scales(tmp_path: pathlib.Path, c
         assert model.scale == scale and meta["mid_channels"] == 4
     record = json.loads([line for line in capsys.readouterr().out.splitlines() if line.startswith("{")][-1])
     assert record["epoch"] == 1 and record["val_x8_rmse_cm"] > 0
+    assert record["val_x8_base_rmse_cm"] > 0 and record["val_x8_guided_rmse_cm"] > 0
+    assert (tmp_path / "stdnet-best.safetensors").is_file()
+    assert main(["curve", str(path), str(tmp_path / "curve.png")]) == 0
+    assert (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_resume_continues_from_the_saved_epoch(tmp_path: pathlib.Path) -> None:
