@@ -1,0 +1,147 @@
+"""Where and how the network runs: the CPU's capabilities, what ``precision=auto`` picks, torch's threads.
+
+On a 2-core machine these settings move the frame rate more than any model change:
+two torch threads beside a busy process ran 3x slower than one, and bf16 without
+bf16 hardware (AVX2 only) ran 12x slower than fp32 while with it (AVX-512 bf16) it
+ran 1.7x faster. So ``auto`` trusts bf16 only where the CPU has native bf16 and a
+short measurement at start-up confirms it, and every choice is returned with its
+reason for the start-up log.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+# Flags worth showing beside a timing: what the matmul and convolution kernels can use.
+SHOWN_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16")
+NATIVE_BF16 = ("avx512_bf16", "amx_bf16")
+BF16_MARGIN = 0.9  # bf16 must be at least 10% faster: fp32 is exact, so ties go to it
+AUTOCAST = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class CpuInfo:
+    model: str
+    flags: tuple[str, ...]  # those of SHOWN_FLAGS the CPU has
+    cores: int  # usable by this process (affinity), not installed
+
+    @property
+    def native_bf16(self) -> bool:
+        return any(flag in self.flags for flag in NATIVE_BF16)
+
+    def describe(self) -> str:
+        return f"{self.model}, {self.cores} cores, flags: {' '.join(self.flags) or 'none of the shown'}"
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def cpu_info(cpuinfo: str | None = None) -> CpuInfo:
+    """The CPU's model and relevant flags, from /proc/cpuinfo (or the text given, for tests)."""
+    if cpuinfo is None:
+        path = Path("/proc/cpuinfo")
+        cpuinfo = path.read_text() if path.exists() else ""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields.setdefault(key.strip(), value.strip())
+    present = set(fields.get("flags", "").split())
+    model = fields.get("model name") or platform.processor() or platform.machine()
+    return CpuInfo(model, tuple(f for f in SHOWN_FLAGS if f in present), usable_cores())
+
+
+def default_threads(cores: int | None = None) -> int:
+    """All cores but one, at least one: the ROS executor and DDS threads keep a core of their own."""
+    return max(1, (cores or usable_cores()) - 1)
+
+
+def apply_threads(requested: int) -> str:
+    """Set torch's intra-op thread count (0 = :func:`default_threads`) and say what was set and why."""
+    threads = requested or default_threads()
+    torch.set_num_threads(threads)
+    why = "as requested" if requested else f"default: {usable_cores()} usable cores - 1, at least 1"
+    return f"torch intra-op threads: {torch.get_num_threads()} ({why})"
+
+
+def autocast(device: torch.device, precision: str) -> torch.autocast:
+    """The autocast context of a precision (disabled for fp32)."""
+    dtype = AUTOCAST.get(precision, torch.bfloat16)
+    return torch.autocast(device.type, dtype=dtype, enabled=precision != "fp32")
+
+
+def forward_seconds(model: torch.nn.Module, precision: str, device: torch.device, reps: int = 3) -> float:
+    """Median time of the network on a small clip (96 x 64 output, 2 frames) at ``precision``.
+
+    Small enough to cost well under a second at start-up for the default model, big
+    enough for convolutions, deformable sampling and the heads to weigh as in a frame.
+    The model is put in channels_last, as the streaming engine runs it.
+    """
+    model = model.to(device, memory_format=torch.channels_last)
+    scale = model.scale
+    g = torch.Generator().manual_seed(0)
+    lr = torch.rand(1, 2, 1, 64 // scale, 96 // scale, generator=g).to(device)
+    guide = torch.rand(1, 2, 3, 64, 96, generator=g).to(device)
+    times = []
+    with torch.inference_mode(), autocast(device, precision):
+        for _ in range(reps + 1):  # the first call pays one-off allocations and kernel choices
+            began = time.perf_counter()
+            model(lr, guide)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            times.append(time.perf_counter() - began)
+    return statistics.median(times[1:])
+
+
+@dataclass(frozen=True)
+class PrecisionChoice:
+    precision: str
+    reason: str
+
+
+def choose_precision(
+    requested: str,
+    device: torch.device,
+    model: torch.nn.Module | None = None,
+    info: CpuInfo | None = None,
+    measure: Callable[[str], float] | None = None,
+) -> PrecisionChoice:
+    """Resolve ``auto``: fp16 on CUDA; on a CPU bf16 only with native bf16 and measured faster.
+
+    ``measure(precision) -> seconds`` defaults to :func:`forward_seconds` on ``model``.
+    """
+    if requested != "auto":
+        return PrecisionChoice(requested, "requested")
+    if device.type == "cuda":
+        return PrecisionChoice("fp16", "auto: CUDA, half precision on tensor cores")
+    if device.type != "cpu":
+        return PrecisionChoice("fp32", f"auto: {device.type} device, fp32 (nothing else tested there)")
+    info = info or cpu_info()
+    if not info.native_bf16:
+        return PrecisionChoice(
+            "fp32", f"auto: this CPU has no native bf16 ({' or '.join(NATIVE_BF16)}), where bf16 is emulated "
+            "and many times slower"
+        )
+    if measure is None:
+        if model is None:
+            raise ValueError("precision auto on a bf16 CPU needs the model (or a measure) to time both")
+        measure = lambda precision: forward_seconds(model, precision, device)  # noqa: E731
+    fp32, bf16 = measure("fp32"), measure("bf16")
+    fp32 = min(fp32, measure("fp32"))  # fp32 measured on both sides of bf16: a load change hits both
+    timing = f"bf16 {1e3 * bf16:.1f} ms vs fp32 {1e3 * fp32:.1f} ms on a small clip"
+    if bf16 < BF16_MARGIN * fp32:
+        native = ", ".join(f for f in info.flags if f in NATIVE_BF16)
+        return PrecisionChoice("bf16", f"auto: native bf16 ({native}) and faster here: {timing}")
+    return PrecisionChoice("fp32", f"auto: native bf16, but not {1 / BF16_MARGIN:.2f}x faster here: {timing}")

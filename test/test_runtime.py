@@ -1,0 +1,87 @@
+"""precision=auto, the CPU report and the thread default: the choices and the reasons logged for them."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stdnet_ros.engine import StreamingEngine
+from stdnet_ros.model import STDNet
+from stdnet_ros.streaming import runtime
+from stdnet_ros.streaming.runtime import CpuInfo, choose_precision, cpu_info
+
+CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+model name\t: AMD EPYC 9R14 96-Core Processor
+flags\t\t: fpu sse2 avx2 fma avx512f avx512_bf16 avx512_vnni
+processor\t: 1
+model name\t: AMD EPYC 9R14 96-Core Processor
+flags\t\t: fpu sse2 avx2 fma avx512f avx512_bf16 avx512_vnni
+"""
+AVX2_ONLY = CpuInfo("Intel Xeon (AVX2 only)", ("avx2", "fma"), 2)
+BF16 = CpuInfo("AMD EPYC", ("avx2", "avx512f", "avx512_bf16"), 2)
+CPU = torch.device("cpu")
+
+
+def never(precision: str) -> float:
+    raise AssertionError("must not time anything")
+
+
+def test_cpuinfo_gives_model_and_relevant_flags() -> None:
+    info = cpu_info(CPUINFO)
+    assert info.model == "AMD EPYC 9R14 96-Core Processor"
+    assert info.flags == ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16") and info.native_bf16
+    assert "avx512_bf16" in info.describe() and not cpu_info("flags : avx2 amx_tile").native_bf16
+    assert cpu_info("flags : avx2 amx_bf16").native_bf16
+
+
+def test_requested_precisions_pass_through_and_cuda_auto_is_fp16() -> None:
+    assert choose_precision("bf16", CPU, measure=never) == runtime.PrecisionChoice("bf16", "requested")
+    assert choose_precision("auto", torch.device("cuda"), measure=never).precision == "fp16"
+
+
+def test_auto_never_picks_bf16_without_native_bf16() -> None:
+    """Measured: emulated bf16 on an AVX2 CPU ran about 12x slower than fp32."""
+    choice = choose_precision("auto", CPU, info=AVX2_ONLY, measure=never)
+    assert choice.precision == "fp32" and "no native bf16" in choice.reason
+
+
+@pytest.mark.parametrize(("bf16_s", "expected"), [(0.5, "bf16"), (0.95, "fp32"), (2.0, "fp32")])
+def test_auto_on_a_bf16_cpu_follows_the_measurement(bf16_s: float, expected: str) -> None:
+    times = {"fp32": 1.0, "bf16": bf16_s}
+    asked = []
+
+    def measure(precision: str) -> float:
+        asked.append(precision)
+        return times[precision]
+
+    choice = choose_precision("auto", CPU, info=BF16, measure=measure)
+    assert choice.precision == expected and sorted(set(asked)) == ["bf16", "fp32"]
+    assert f"bf16 {1e3 * bf16_s:.1f} ms vs fp32 1000.0 ms" in choice.reason
+
+
+def test_forward_seconds_times_a_real_model_in_each_precision() -> None:
+    torch.manual_seed(0)
+    model = STDNet(4, 4, 8).eval()
+    for precision in ("fp32", "bf16"):
+        assert 0 < runtime.forward_seconds(model, precision, CPU, reps=1) < 30
+
+
+def test_engine_resolves_auto_and_says_why() -> None:
+    torch.manual_seed(0)
+    engine = StreamingEngine(STDNet(4, 4, 8).eval(), max_depth=10.0, window=2, precision="auto")
+    assert engine.precision in ("fp32", "bf16") and engine.precision_reason.startswith("auto: ")
+    assert engine.precision == "fp32" or cpu_info().native_bf16
+    assert any("deformable convolution" in note for note in engine.startup)
+
+
+def test_thread_default_leaves_the_executor_a_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert [runtime.default_threads(n) for n in (1, 2, 4, 16)] == [1, 1, 3, 15]
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setattr(runtime, "usable_cores", lambda: 3)
+        assert runtime.apply_threads(0) == "torch intra-op threads: 2 (default: 3 usable cores - 1, at least 1)"
+        assert torch.get_num_threads() == 2
+        assert runtime.apply_threads(1).startswith("torch intra-op threads: 1 (as requested)")
+    finally:
+        torch.set_num_threads(before)
