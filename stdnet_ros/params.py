@@ -51,8 +51,11 @@ PARAMS: tuple[Param, ...] = (
           low=0.01, high=3600.0),
     Param("device", "auto", "Inference device: auto (cuda if available), cuda or cpu", apply="model",
           choices=("auto", "cuda", "cpu")),
-    Param("precision", "auto", "Inference precision: auto (fp16 on CUDA, fp32 on CPU), fp16, bf16, fp32",
-          apply="model", choices=("auto", "fp16", "bf16", "fp32")),
+    Param("precision", "auto", "Inference precision: auto (fp16 on CUDA; on a CPU bf16 where native and "
+          "measured faster at start, else fp32), fp16, bf16, fp32", apply="model",
+          choices=("auto", "fp16", "bf16", "fp32")),
+    Param("threads", 0, "torch intra-op threads; 0 = usable cores - 1, at least 1 (DDS keeps a core)",
+          apply="read_only", low=0, high=1024, step=1),
     Param("slop", 0.02, "ApproximateTime pairing: max |RGB stamp - depth stamp| in seconds (strict)",
           low=0.0001, high=10.0),
     Param("pair_queue_size", 10, "ApproximateTime pairing: messages kept per input awaiting a partner",
