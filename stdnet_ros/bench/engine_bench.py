@@ -7,16 +7,17 @@ values, and exactness must hold for any input.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from stdnet_ros.engine import StreamingEngine
+from stdnet_ros.engine import PRECISIONS, StreamingEngine
 from stdnet_ros.model import STDNet
 
 MAX_DEPTH = 20.0
+WARM_FRAMES = 2  # pushed after the window fills, untimed: allocator growth, cuDNN autotuning
 
 
 @dataclass
@@ -26,8 +27,9 @@ class Case:
     scale: int = 4
     window: int = 7
     lookahead: int = 0
-    precision: str = "fp32"
+    precision: str = "fp32"  # or auto: the row then says what the engine chose
     strategy: str = "incremental"
+    threads: int = 0  # torch intra-op threads; 0 = leave as set
 
 
 def random_stream(case: Case, frames: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray, float]]:
@@ -60,17 +62,20 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_case(model: STDNet, case: Case, device: str = "cpu", timed: int = 3) -> dict:
-    """Steady-state time per frame: the window is filled first, then ``timed`` frames are timed."""
+def time_case(model: STDNet, case: Case, device: str = "cpu", timed: int = 10) -> dict:
+    """Steady-state latency per frame (L = 0: push to output): the window is filled and
+    WARM_FRAMES more pushed, then ``timed`` frames are timed; median and 90th percentile."""
+    if case.threads:
+        torch.set_num_threads(case.threads)
     model.scale = case.scale
     engine = _engine(model, case, device)
-    stream = random_stream(case, case.window + timed)
-    for rgb, depth, stamp in stream[: case.window]:
+    stream = random_stream(case, case.window + WARM_FRAMES + timed)
+    for rgb, depth, stamp in stream[: case.window + WARM_FRAMES]:
         engine.push(rgb, depth, stamp)
     if engine.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(engine.device)
     times = []
-    for rgb, depth, stamp in stream[case.window :]:
+    for rgb, depth, stamp in stream[case.window + WARM_FRAMES :]:
         _sync(engine.device)
         began = time.perf_counter()
         engine.push(rgb, depth, stamp)
@@ -80,15 +85,25 @@ def time_case(model: STDNet, case: Case, device: str = "cpu", timed: int = 3) ->
     peak = torch.cuda.max_memory_allocated(engine.device) / 2**20 if engine.device.type == "cuda" else None
     return {
         **asdict(case),
+        "precision": engine.precision,
+        "precision_reason": engine.precision_reason,
+        "threads": torch.get_num_threads(),
         "device": str(engine.device),
+        "timed_frames": len(times),
         "ms_per_frame": ms,
+        "ms_p90": 1000.0 * float(np.percentile(times, 90)),
         "fps": 1000.0 / ms,
         "peak_mib": peak,
     }
 
 
 def flops_per_frame(model: STDNet, case: Case) -> float:
-    """FLOPs of one steady-state push (convolutions and the deformable convs' matrix products)."""
+    """FLOPs of one steady-state push (convolutions and the deformable convs' matrix products).
+
+    Counted on the CPU in fp32 whatever the case's precision: the count does not depend on
+    it, and fp16 does not run on a CPU.
+    """
+    case = replace(case, precision="fp32")
     model.scale = case.scale
     engine = _engine(model, case, "cpu")
     stream = random_stream(case, case.window + 1)
@@ -121,17 +136,26 @@ def max_rel_error_vs_offline(model: STDNet, case: Case, frames: int = 10) -> flo
     return worst
 
 
-def device_peak_gflops(device: str = "cpu", dtype: torch.dtype = torch.float32, size: int = 2048) -> float:
-    """Measured peak of dense matrix products: the ceiling convolutions can approach."""
+def peak_size(device: torch.device) -> int:
+    """A product big enough to saturate the device: 2048^2 fills a CPU, an H100 needs 8192^2."""
+    return 8192 if device.type == "cuda" else 2048
+
+
+def device_peak_gflops(device: str = "cpu", precision: str = "fp32", size: int = 0, reps: int = 5) -> float:
+    """Measured peak of dense matrix products in ``precision``: the ceiling convolutions can approach.
+
+    Each precision has its own (tensor cores, AVX-512 bf16): rows are compared with their own.
+    """
     dev = torch.device(device)
-    a = torch.randn(size, size, device=dev, dtype=dtype)
-    b = torch.randn(size, size, device=dev, dtype=dtype)
+    size = size or peak_size(dev)
+    a = torch.randn(size, size, device=dev, dtype=PRECISIONS[precision])
+    b = torch.randn(size, size, device=dev, dtype=PRECISIONS[precision])
     a @ b
     _sync(dev)
-    best = float("inf")
-    for _ in range(3):
+    times = []
+    for _ in range(reps):
         began = time.perf_counter()
         a @ b
         _sync(dev)
-        best = min(best, time.perf_counter() - began)
-    return 2 * size**3 / best / 1e9
+        times.append(time.perf_counter() - began)
+    return 2 * size**3 / float(np.median(times)) / 1e9

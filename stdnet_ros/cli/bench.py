@@ -1,11 +1,15 @@
-"""``stdnet-ros bench``: engine speed (naive vs incremental), exactness, FLOPs and device peak."""
+"""``stdnet-ros bench``: engine speed (naive vs incremental), exactness, FLOPs and device peak.
+
+The table and the JSON name the machine (CPU model and the flags its kernels use, the GPU),
+since a figure means little without it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import itertools
 import json
-import platform
+from dataclasses import astuple, replace
 
 import torch
 from tqdm import tqdm
@@ -15,11 +19,13 @@ from stdnet_ros.bench.engine_bench import (
     device_peak_gflops,
     flops_per_frame,
     max_rel_error_vs_offline,
+    peak_size,
     time_case,
 )
 from stdnet_ros.engine import resolve_device
 from stdnet_ros.model import STDNet
 from stdnet_ros.model.checkpoint import load_model
+from stdnet_ros.streaming.runtime import cpu_info
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,13 +33,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", default="", help="model to time ('' = embedded default)")
     p.add_argument("--mid-channels", type=int, help="time a random-weight network of this width instead "
                    "(64 = the released checkpoints' size)")  # fmt: skip
+    p.add_argument("--head-channels", type=int, default=64, help="with --mid-channels: its head width")
     p.add_argument("--sizes", nargs="+", default=["320x240"], help="output sizes WxH")
     p.add_argument("--scales", nargs="+", type=int, default=[4])
     p.add_argument("--window", type=int, default=7)
     p.add_argument("--lookaheads", nargs="+", type=int, default=[0])
-    p.add_argument("--precisions", nargs="+", default=["fp32"])
+    p.add_argument("--precisions", nargs="+", default=["fp32"], help="fp32, bf16, fp16 (CUDA), auto")
     p.add_argument("--strategies", nargs="+", default=["naive", "incremental"])
-    p.add_argument("--timed", type=int, default=3, help="steady-state frames timed per case")
+    p.add_argument("--threads", nargs="+", type=int, default=[0],
+                   help="torch intra-op thread counts to time (0 = as torch set it)")  # fmt: skip
+    p.add_argument("--timed", type=int, default=10, help="steady-state frames timed per case (median, p90)")
     p.add_argument("--device", default="auto")
     p.add_argument("--flops", action="store_true", help="count FLOPs per frame and the fraction of peak")
     p.add_argument(
@@ -46,38 +55,62 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _model(args: argparse.Namespace) -> tuple[STDNet, str]:
     if args.mid_channels:
         torch.manual_seed(0)
-        return STDNet(args.scales[0], args.mid_channels).eval(), f"random C={args.mid_channels}"
+        model = STDNet(args.scales[0], args.mid_channels, args.head_channels).eval()
+        return model, f"random C={args.mid_channels} head={args.head_channels}"
     model, meta = load_model(args.checkpoint or None, scale=args.scales[0])
     return model, f"{meta['name']} C={meta['mid_channels']}"
+
+
+def machine(device: torch.device) -> dict:
+    """What the timings ran on."""
+    info = cpu_info()
+    out = {"cpu": info.model, "cpu_flags": list(info.flags), "cpu_cores": info.cores}
+    out["torch"] = torch.__version__
+    if device.type == "cuda":
+        out["gpu"] = torch.cuda.get_device_name(device)
+    return out
+
+
+def add_flops(model: STDNet, rows: list[dict], device: torch.device) -> dict[str, float]:
+    """GFLOP per frame (counted once per shape) and each row's fraction of its precision's peak."""
+    peaks: dict[str, float] = {}
+    counts: dict[tuple, float] = {}
+    for row in rows:
+        case = replace(Case(**{k: row[k] for k in Case.__annotations__}), precision="fp32", threads=0)
+        if astuple(case) not in counts:
+            counts[astuple(case)] = flops_per_frame(model, case) / 1e9
+        if row["precision"] not in peaks:
+            peaks[row["precision"]] = device_peak_gflops(str(device), row["precision"])
+        row["gflops_per_frame"] = counts[astuple(case)]
+        row["fraction_of_peak"] = row["gflops_per_frame"] * row["fps"] / peaks[row["precision"]]
+    return peaks
 
 
 def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model, name = _model(args)
     cases = [
-        Case(int(size.split("x")[0]), int(size.split("x")[1]), scale, args.window, la, prec, strat)
-        for size, scale, la, prec, strat in itertools.product(
-            args.sizes, args.scales, args.lookaheads, args.precisions, args.strategies
+        Case(int(size.split("x")[0]), int(size.split("x")[1]), scale, args.window, la, prec, strat, threads)
+        for size, scale, la, prec, strat, threads in itertools.product(
+            args.sizes, args.scales, args.lookaheads, args.precisions, args.strategies, args.threads
         )
         if not (prec == "fp16" and device.type == "cpu")
     ]
-    rows = [
-        time_case(model, case, str(device), args.timed) for case in tqdm(cases, desc="bench", unit="case")
-    ]
-    peak = device_peak_gflops(str(device)) if args.flops else None
-    if args.flops:
-        for row in rows:
-            row["gflops_per_frame"] = (
-                flops_per_frame(model, Case(**{k: row[k] for k in Case.__annotations__})) / 1e9
-            )
-            row["fraction_of_peak"] = row["gflops_per_frame"] * row["fps"] / peak
+    threads_before = torch.get_num_threads()
+    try:
+        rows = [
+            time_case(model, case, str(device), args.timed) for case in tqdm(cases, desc="bench", unit="case")
+        ]
+    finally:
+        torch.set_num_threads(threads_before)
+    peaks = add_flops(model, rows, device) if args.flops else None
     summary = {
         "model": name,
         "device": str(device),
-        "torch": torch.__version__,
-        "cpu": platform.processor() or platform.machine(),
-        "threads": torch.get_num_threads(),
-        "peak_gflops": peak,
+        **machine(device),
+        "threads": sorted({r["threads"] for r in rows}),
+        "peak_gflops": peaks,
+        "peak_matmul_size": peak_size(device) if args.flops else None,
         "rows": rows,
     }
     if args.check:
@@ -85,18 +118,34 @@ def run(args: argparse.Namespace) -> int:
         summary["max_rel_error_vs_offline"] = max(
             max_rel_error_vs_offline(model, Case(64, 48, 4, 7, la)) for la in (0, 2)
         )
-        naive = time_case(model, Case(**{**check.__dict__, "strategy": "naive"}), str(device), args.timed)
+        naive = time_case(model, replace(check, strategy="naive"), str(device), args.timed)
         fast = time_case(model, check, str(device), args.timed)
         summary["speedup_vs_naive"] = naive["ms_per_frame"] / fast["ms_per_frame"]
-    print(f"{'size':>9} {'x':>3} {'L':>2} {'prec':>5} {'strategy':>12} {'ms/frame':>10} {'fps':>7}")
-    for r in rows:
-        print(
-            f"{r['width']}x{r['height']:<5} {r['scale']:>3} {r['lookahead']:>2} {r['precision']:>5} "
-            f"{r['strategy']:>12} {r['ms_per_frame']:>10.1f} {r['fps']:>7.2f}"
-        )
+    print_table(summary, args.flops)
     if args.check:
         print(f"max_rel_error_vs_offline {summary['max_rel_error_vs_offline']:.2e}")
         print(f"speedup_vs_naive {summary['speedup_vs_naive']:.2f}")
     if args.json:
         print(json.dumps(summary))
     return 0
+
+
+def print_table(summary: dict, flops: bool) -> None:
+    flags = " ".join(summary["cpu_flags"]) or "no avx2/avx512/amx"
+    gpu = f", {summary['gpu']}" if "gpu" in summary else ""
+    print(f"{summary['model']} on {summary['device']}: {summary['cpu']} ({summary['cpu_cores']} cores; "
+          f"{flags}){gpu}, torch {summary['torch']}")  # fmt: skip
+    print(f"{'size':>9} {'x':>3} {'W':>2} {'L':>2} {'prec':>5} {'thr':>3} {'strategy':>12} {'ms/frame':>9} "
+          f"{'p90 ms':>8} {'fps':>7}" + (f" {'GFLOP':>7} {'of peak':>7}" if flops else ""))  # fmt: skip
+    for r in summary["rows"]:
+        line = (
+            f"{r['width']}x{r['height']:<5} {r['scale']:>3} {r['window']:>2} {r['lookahead']:>2} "
+            f"{r['precision']:>5} {r['threads']:>3} {r['strategy']:>12} {r['ms_per_frame']:>9.1f} "
+            f"{r['ms_p90']:>8.1f} {r['fps']:>7.2f}"
+        )
+        if flops:
+            line += f" {r['gflops_per_frame']:>7.2f} {r['fraction_of_peak']:>7.2f}"
+        print(line)
+    if flops:
+        print(f"peak GFLOP/s (matmul {summary['peak_matmul_size']}^2): "
+              + ", ".join(f"{k} {v:.0f}" for k, v in summary["peak_gflops"].items()))  # fmt: skip

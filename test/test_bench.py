@@ -1,0 +1,69 @@
+"""``stdnet-ros bench``: FLOPs with any precision row, a peak per precision, the machine in the report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+import torch
+
+from stdnet_ros.bench import engine_bench
+from stdnet_ros.bench.engine_bench import Case, flops_per_frame
+from stdnet_ros.cli import bench
+from stdnet_ros.model import STDNet
+from stdnet_ros.streaming.runtime import cpu_info
+
+
+def tiny() -> STDNet:
+    torch.manual_seed(0)
+    return STDNet(4, 4, 8).eval()
+
+
+def test_flops_are_counted_for_an_fp16_row_on_a_cpu() -> None:
+    """They used to be counted by running the row's precision on the CPU: fp16 raised after all the timing."""
+    case = Case(32, 24, 4, 2, 0, "fp16")
+    assert flops_per_frame(tiny(), case) == flops_per_frame(tiny(), Case(32, 24, 4, 2, 0, "fp32")) > 0
+
+
+def test_each_row_is_compared_with_its_own_precisions_peak(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked = []
+
+    def peak(device: str, precision: str) -> float:
+        asked.append(precision)
+        return {"fp32": 100.0, "fp16": 1000.0}[precision]
+
+    monkeypatch.setattr(bench, "device_peak_gflops", peak)
+    base = {**Case(32, 24, 4, 2).__dict__, "fps": 10.0}
+    rows = [{**base, "precision": "fp32"}, {**base, "precision": "fp16", "threads": 2}]
+    assert bench.add_flops(tiny(), rows, torch.device("cpu")) == {"fp32": 100.0, "fp16": 1000.0}
+    assert asked == ["fp32", "fp16"] and rows[0]["gflops_per_frame"] == rows[1]["gflops_per_frame"]
+    assert rows[0]["fraction_of_peak"] == pytest.approx(10 * rows[1]["fraction_of_peak"])
+
+
+def test_peak_matmul_is_big_enough_for_a_gpu() -> None:
+    assert engine_bench.peak_size(torch.device("cuda")) >= 8192
+    assert engine_bench.device_peak_gflops("cpu", "bf16", size=64, reps=3) > 0
+
+
+def test_bench_reports_machine_threads_and_each_precision(capsys: pytest.CaptureFixture) -> None:
+    parser = argparse.ArgumentParser()
+    bench.register(parser.add_subparsers())
+    args = parser.parse_args(
+        "bench --mid-channels 4 --head-channels 8 --sizes 32x24 --window 2 --precisions fp32 bf16 "
+        "--strategies incremental --threads 1 --timed 3 --flops --json".split()
+    )
+    before = torch.get_num_threads()
+    assert args.func(args) == 0
+    assert torch.get_num_threads() == before  # the bench's thread settings do not leak
+    out = capsys.readouterr().out.splitlines()
+    summary = json.loads(out[-1])
+    info = cpu_info()
+    assert summary["cpu"] == info.model and summary["cpu_flags"] == list(info.flags)
+    assert info.model in out[0] and summary["model"] == "random C=4 head=8"
+    assert [(r["precision"], r["threads"], r["timed_frames"]) for r in summary["rows"]] == [
+        ("fp32", 1, 3),
+        ("bf16", 1, 3),
+    ]
+    assert set(summary["peak_gflops"]) == {"fp32", "bf16"}
+    assert all(r["ms_p90"] >= r["ms_per_frame"] > 0 and r["fraction_of_peak"] > 0 for r in summary["rows"])
