@@ -49,10 +49,11 @@ def test_peak_matmul_is_big_enough_for_a_gpu() -> None:
 def test_bench_reports_machine_threads_and_each_precision(capsys: pytest.CaptureFixture) -> None:
     parser = argparse.ArgumentParser()
     bench.register(parser.add_subparsers())
-    args = parser.parse_args(
-        "bench --mid-channels 4 --head-channels 8 --sizes 32x24 --window 2 --precisions fp32 bf16 "
-        "--strategies incremental --threads 1 --timed 3 --flops --json".split()
-    )
+    args = parser.parse_args([
+        "bench", "--mid-channels", "4", "--head-channels", "8", "--sizes", "32x24", "--window", "2",
+        "--precisions", "fp32", "bf16", "--strategies", "incremental", "--threads", "1", "--timed", "3",
+        "--flops", "--json",
+    ])  # fmt: skip
     before = torch.get_num_threads()
     assert args.func(args) == 0
     assert torch.get_num_threads() == before  # the bench's thread settings do not leak

@@ -26,7 +26,7 @@ def dcn_inputs(n: int = 2, c: int = 4, h: int = 9, w: int = 11, seed: int = 0) -
     )
 
 
-def torchvision_like(x, offset, weight, bias, padding, mask):  # noqa: ANN001, ANN201 - torchvision's signature
+def torchvision_like(x, offset, weight, bias, padding, mask):  # torchvision's signature
     """torchvision.ops.deform_conv2d's behaviour under autocast: fp32 inside, the input's dtype out."""
     with torch.autocast(x.device.type, enabled=False):
         b = None if bias is None else bias.float()
@@ -56,9 +56,8 @@ def test_probe_falls_back_when_the_kernel_raises(kernel: Callable) -> None:
     assert dc._tv_deform_conv2d is None
     assert "plain PyTorch path" in verdict and "RuntimeError" in verdict and "no kernel image" in verdict
     x, offset, mask, weight, bias = dcn_inputs()
-    torch.testing.assert_close(
-        dc.modulated_deform_conv2d(x, offset, mask, weight, bias), dc.deform_conv2d_torch(x, offset, mask, weight, bias)
-    )
+    out = dc.modulated_deform_conv2d(x, offset, mask, weight, bias)
+    torch.testing.assert_close(out, dc.deform_conv2d_torch(x, offset, mask, weight, bias))
 
 
 def test_probe_falls_back_when_the_kernel_computes_something_else(kernel: Callable) -> None:
@@ -89,7 +88,7 @@ def test_both_paths_hand_the_same_dtype_downstream_under_autocast(feature_dtype:
     x, offset, mask = (t.to(feature_dtype) for t in (x, offset, mask))  # as a conv under autocast gives them
     try:
         from torchvision.ops import deform_conv2d as real
-    except Exception:  # noqa: BLE001 - any broken install means: compare with the stand-in only
+    except Exception:  # any broken install means: compare with the stand-in only
         real = None
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         plain = dc.deform_conv2d_torch(x, offset, mask, weight, bias)

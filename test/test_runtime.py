@@ -56,7 +56,8 @@ def test_auto_on_a_bf16_cpu_follows_the_measurement(bf16_s: float, expected: str
         return times[precision]
 
     choice = choose_precision("auto", CPU, info=BF16, measure=measure)
-    assert choice.precision == expected and sorted(set(asked)) == ["bf16", "fp32"]
+    assert choice.precision == expected
+    assert asked == ["fp32", "bf16"] * (1 + runtime.MEASURE_ROUNDS)  # a warm-up each, then interleaved
     assert f"bf16 {1e3 * bf16_s:.1f} ms vs fp32 1000.0 ms" in choice.reason
 
 
@@ -64,7 +65,7 @@ def test_forward_seconds_times_a_real_model_in_each_precision() -> None:
     torch.manual_seed(0)
     model = STDNet(4, 4, 8).eval()
     for precision in ("fp32", "bf16"):
-        assert 0 < runtime.forward_seconds(model, precision, CPU, reps=1) < 30
+        assert 0 < runtime.forward_seconds(model, precision, CPU, size=(32, 24)) < 30
 
 
 def test_engine_resolves_auto_and_says_why() -> None:
@@ -80,7 +81,8 @@ def test_thread_default_leaves_the_executor_a_core(monkeypatch: pytest.MonkeyPat
     before = torch.get_num_threads()
     try:
         monkeypatch.setattr(runtime, "usable_cores", lambda: 3)
-        assert runtime.apply_threads(0) == "torch intra-op threads: 2 (default: 3 usable cores - 1, at least 1)"
+        message = runtime.apply_threads(0)
+        assert message == "torch intra-op threads: 2 (default: 3 usable cores - 1, at least 1)"
         assert torch.get_num_threads() == 2
         assert runtime.apply_threads(1).startswith("torch intra-op threads: 1 (as requested)")
     finally:

@@ -23,7 +23,8 @@ import torch
 # Flags worth showing beside a timing: what the matmul and convolution kernels can use.
 SHOWN_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16")
 NATIVE_BF16 = ("avx512_bf16", "amx_bf16")
-BF16_MARGIN = 0.9  # bf16 must be at least 10% faster: fp32 is exact, so ties go to it
+BF16_MARGIN = 0.9  # bf16 must be at least 10% faster: fp32 is more accurate, so ties go to it
+MEASURE_ROUNDS = 3  # about 2 s at start for the embedded model on 2 AVX-512 cores
 AUTOCAST = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -82,27 +83,26 @@ def autocast(device: torch.device, precision: str) -> torch.autocast:
     return torch.autocast(device.type, dtype=dtype, enabled=precision != "fp32")
 
 
-def forward_seconds(model: torch.nn.Module, precision: str, device: torch.device, reps: int = 3) -> float:
-    """Median time of the network on a small clip (96 x 64 output, 2 frames) at ``precision``.
+def forward_seconds(
+    model: torch.nn.Module, precision: str, device: torch.device, size: tuple[int, int] = (320, 240)
+) -> float:
+    """Time of one forward of the network on a 2-frame clip of ``size`` (output W x H) at ``precision``.
 
-    Small enough to cost well under a second at start-up for the default model, big
-    enough for convolutions, deformable sampling and the heads to weigh as in a frame.
-    The model is put in channels_last, as the streaming engine runs it.
+    At the usual ToF size rather than a tiny one: bf16's fixed costs (weight casts, layout
+    reorders) made it lose on a 96 x 64 clip where it won at 320 x 240. The model is put
+    in channels_last, as the streaming engine runs it.
     """
     model = model.to(device, memory_format=torch.channels_last)
-    scale = model.scale
+    width, height = size
     g = torch.Generator().manual_seed(0)
-    lr = torch.rand(1, 2, 1, 64 // scale, 96 // scale, generator=g).to(device)
-    guide = torch.rand(1, 2, 3, 64, 96, generator=g).to(device)
-    times = []
+    lr = torch.rand(1, 2, 1, height // model.scale, width // model.scale, generator=g).to(device)
+    guide = torch.rand(1, 2, 3, height, width, generator=g).to(device)
     with torch.inference_mode(), autocast(device, precision):
-        for _ in range(reps + 1):  # the first call pays one-off allocations and kernel choices
-            began = time.perf_counter()
-            model(lr, guide)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            times.append(time.perf_counter() - began)
-    return statistics.median(times[1:])
+        began = time.perf_counter()
+        model(lr, guide)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - began
 
 
 @dataclass(frozen=True)
@@ -138,9 +138,15 @@ def choose_precision(
         if model is None:
             raise ValueError("precision auto on a bf16 CPU needs the model (or a measure) to time both")
         measure = lambda precision: forward_seconds(model, precision, device)  # noqa: E731
-    fp32, bf16 = measure("fp32"), measure("bf16")
-    fp32 = min(fp32, measure("fp32"))  # fp32 measured on both sides of bf16: a load change hits both
-    timing = f"bf16 {1e3 * bf16:.1f} ms vs fp32 {1e3 * fp32:.1f} ms on a small clip"
+    for precision in ("fp32", "bf16"):
+        measure(precision)  # first calls pay one-off allocations and kernel choices
+    samples: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    for _ in range(MEASURE_ROUNDS):  # interleaved: a change of load hits both alike
+        for precision in samples:
+            samples[precision].append(measure(precision))
+    fp32, bf16 = (statistics.median(samples[p]) for p in ("fp32", "bf16"))
+    rounds = MEASURE_ROUNDS
+    timing = f"bf16 {1e3 * bf16:.1f} ms vs fp32 {1e3 * fp32:.1f} ms a 2-frame forward (median of {rounds})"
     if bf16 < BF16_MARGIN * fp32:
         native = ", ".join(f for f in info.flags if f in NATIVE_BF16)
         return PrecisionChoice("bf16", f"auto: native bf16 ({native}) and faster here: {timing}")
