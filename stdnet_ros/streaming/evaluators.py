@@ -9,6 +9,13 @@ a branch term reaches at most two frames, and the boundary rule depends only
 on the distance to the edge clipped at two. Keying a memo by (value, frame,
 effective window) is therefore exact, and entries whose effective window can
 no longer occur are evicted, so memory stays bounded on any stream.
+
+Memo entries are one-frame views of batched outputs. That is right for eager
+code (and for Inductor-compiled code, which also returns fresh tensors), but a
+function replayed from CUDA graphs writes every replay into the same output
+buffers: such a path must clone the views it keeps, and expect one graph per
+batch size, which varies (W = 7: TDM batches of 2, 3, 6, 7 or 10 pairs in the
+steady state, 1 to 10 while the window fills; encoder and decoder 1 or 5 frames).
 """
 
 from __future__ import annotations
