@@ -7,6 +7,7 @@ each with ``--ros-args --params-file config/stdnet.yaml`` plus overrides.
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
@@ -69,7 +70,8 @@ def test_node_process_serves_over_dds(ros_context, tiny_checkpoint: Path, how: s
         probe.close()
         code, out = _stop(proc)
     assert code == 0, out
-    assert "ready: model tiny-test x4 on cpu (fp32)" in out
+    assert re.search(r"ready: model tiny-test x4 on cpu \((fp32|bf16)\)", out), out  # auto: by measurement
+    assert "torch intra-op threads: " in out and re.search(r"precision (fp32|bf16): auto: ", out), out
 
 
 def test_unusable_checkpoint_exits_with_one_clear_error(tmp_path: Path) -> None:

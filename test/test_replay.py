@@ -34,7 +34,8 @@ def test_convert_then_replay_round_trip(bag: Path, tiny_checkpoint: Path, tmp_pa
     report = tmp_path / "report"
     # A slow rate so the tiny model keeps up on a loaded CPU: every frame must come back.
     code = cli_main(["replay", str(bag), "--rate", "0.2", "--out", str(report), "--checkpoint",
-                     str(tiny_checkpoint), "-p", "inference_queue_size:=20"])  # fmt: skip
+                     str(tiny_checkpoint), "-p", "inference_queue_size:=20",
+                     "-p", "precision:=fp32"])  # fmt: skip  (auto may pick bf16; compared with fp32 below)
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert f"report: {report.resolve()}" in printed and "| STDNet (live node) |" in printed
