@@ -92,3 +92,12 @@ def test_multiscale_sensor_mix_and_depth_scaling() -> None:
         ratios.add(round(ratio, 3))
         clean_lr += torch.allclose(F.avg_pool2d(sample["gt"], 8), sample["lr_x8"], atol=1e-5)
     assert len(ratios) > 4 and 0 < clean_lr < len(data)  # both sensors were drawn
+
+
+def test_rendered_larger_then_cropped_keeps_every_scale_on_the_same_window() -> None:
+    data = SyntheticClipDataset(3, frames=2, size=64, scales=(4, 8), sensor=CLEAN, render=128, augment=False)
+    for i in range(len(data)):
+        sample = data[i]
+        assert sample["guide"].shape == (2, 3, 64, 64) and sample["lr_x8"].shape == (2, 1, 8, 8)
+        for scale in (4, 8):  # the clean sensor reads the area mean of exactly the cropped window
+            torch.testing.assert_close(F.avg_pool2d(sample["gt"], scale), sample[f"lr_x{scale}"], atol=1e-5, rtol=0)

@@ -52,14 +52,16 @@ def clip_to_tensors(clip: Clip, max_depth: float) -> Sample:
     }
 
 
-def crop_clip(clip: Clip, size: int, rng: np.random.Generator) -> Clip:
-    """A random size x size HR crop (offsets on the LR grid), the same for every frame."""
+def crop_clip(clip: Clip, size: int, rng: np.random.Generator, grid: int | None = None) -> Clip:
+    """A random size x size HR crop, the same for every frame, with offsets on a ``grid`` (default:
+    the LR grid; the coarsest scale's grid keeps several scales' crops of one render aligned)."""
     s = clip.scale
+    grid = grid or s
     height, width = clip.frames[0].rgb.shape[:2]
-    if size % s or size > height or size > width:
+    if size % s or grid % s or size > height or size > width:
         raise ValueError(f"crop {size} must be a multiple of x{s} and fit in {height}x{width}")
-    y = int(rng.integers(0, (height - size) // s + 1)) * s
-    x = int(rng.integers(0, (width - size) // s + 1)) * s
+    y = int(rng.integers(0, (height - size) // grid + 1)) * grid
+    x = int(rng.integers(0, (width - size) // grid + 1)) * grid
     frames = [
         type(f)(rgb=f.rgb[y : y + size, x : x + size], stamp=f.stamp,
                 depth_lr=f.depth_lr[y // s : (y + size) // s, x // s : (x + size) // s],
@@ -103,16 +105,20 @@ class SyntheticClipDataset(_Epoched):
     per scale instead of ``lr``. ``sensor`` may list sensor models (one is drawn
     per clip), and ``depth_scale`` rescales each scene's metres by a random factor
     before the sensor sees them (the RGB is unchanged by a uniform scaling of the
-    world), widening the depth range seen in training.
+    world), widening the depth range seen in training. ``render`` > ``size`` renders
+    the scene larger and crops ``size``: objects then span as many pixels as in a
+    real 640-960 pixel wide camera, instead of a whole room squeezed into the crop.
     """
 
     def __init__(
         self, length: int, frames: int = 7, size: int = 256, scales: int | tuple[int, ...] = 4,
         max_depth: float = 40.0, seed: int = 0, augment: bool = True, spec: SceneSpec | None = None,
         sensor: Sensor | tuple[Sensor, ...] | None = None, depth_scale: tuple[float, float] | None = None,
+        render: int | None = None,
     ) -> None:  # fmt: skip
         super().__init__(seed, augment)
         self.length, self.frames, self.size = length, frames, size
+        self.render = render or size
         self.scales = (scales,) if isinstance(scales, int) else tuple(scales)
         self.max_depth, self.spec, self.depth_scale = max_depth, spec, depth_scale
         self.sensors = sensor if isinstance(sensor, tuple) else (sensor,)
@@ -126,10 +132,13 @@ class SyntheticClipDataset(_Epoched):
         scene_rng = np.random.default_rng([self.seed, index])  # per scene, the same every epoch
         sensor = self.sensors[int(scene_rng.integers(len(self.sensors)))]
         factor = float(scene_rng.uniform(*self.depth_scale)) if self.depth_scale else 1.0
-        clips = generate_clips(self.seed + index, self.frames, self.size, self.size, self.scales,
+        clips = generate_clips(self.seed + index, self.frames, self.render, self.render, self.scales,
                                self.max_depth, self.spec, sensor, factor)  # fmt: skip
         sample: Sample = {}
         for scale, clip in clips.items():
+            if self.render != self.size:  # one HR window for every scale: same rng draw, coarsest grid
+                window_rng = np.random.default_rng([self.seed, index, 7])
+                clip = crop_clip(clip, self.size, window_rng, max(self.scales))
             tensors = clip_to_tensors(clip, self.max_depth)
             sample["lr" if len(self.scales) == 1 else f"lr_x{scale}"] = tensors.pop("lr")
             sample.update(tensors)

@@ -32,7 +32,7 @@ from stdnet_ros.data.sensors import DEFAULT_SENSOR, sensor
 from stdnet_ros.data.torch_dataset import SyntheticClipDataset
 from stdnet_ros.evaluation.baselines import BASELINES
 from stdnet_ros.model import STDNet
-from stdnet_ros.model.checkpoint import save_checkpoint
+from stdnet_ros.model.checkpoint import read_checkpoint, save_checkpoint
 from stdnet_ros.model.loss import DiffRec, LossTerms, metric_loss, stdnet_loss
 
 LOSSES = ("published", "mse+l1")
@@ -52,6 +52,8 @@ class TrainConfig:
     loss: str = "published"  # published | mse+l1
     frames: int = 7
     size: int = 256
+    render: int = 0  # render scenes this large and crop ``size`` (0 = render at ``size``)
+    init: str = ""  # start from these weights (fresh optimiser and schedule), e.g. to fine-tune
     batch: int = 3
     epochs: int = 250
     steps_per_epoch: int = 200
@@ -121,6 +123,8 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         self.net = TrainNet(cfg).to(self.device)
+        if cfg.init:  # a resumed run overwrites these with its own state below
+            self.net.net.load_state_dict(read_checkpoint(cfg.init)[0])
         self.module: nn.Module = (
             nn.parallel.DistributedDataParallel(self.net) if self.distributed else self.net
         )
@@ -172,7 +176,7 @@ class Trainer:
         cfg = self.cfg
         return SyntheticClipDataset(
             length, cfg.frames, cfg.size, tuple(cfg.scales), cfg.max_depth, seed=seed, augment=augment,
-            sensor=sensor(cfg.sensor), depth_scale=cfg.depth_scale if augment else None,
+            sensor=sensor(cfg.sensor), depth_scale=cfg.depth_scale if augment else None, render=cfg.render,
         )  # fmt: skip
 
     def _lr(self, sample: dict[str, torch.Tensor], scale: int) -> torch.Tensor:
