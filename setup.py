@@ -27,7 +27,7 @@ setup(
     entry_points={
         "console_scripts": [
             "stdnet-ros = stdnet_ros.cli:main",
-            "stdnet_node = stdnet_ros.node:main",
+            "stdnet_node = stdnet_ros.node.stdnet_node:main",
         ],
     },
 )

@@ -20,7 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from stdnet_ros.streaming.validity import valid_mask
+from stdnet_ros.depth import valid_mask
 
 # encoding -> (numpy dtype, channels)
 _LAYOUT: dict[str, tuple[np.dtype, int]] = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stdnet_ros.diagnostics import FrameTiming, NodeStats
-from stdnet_ros.input_checks import InputMonitor
+from stdnet_ros.node.monitor import InputMonitor
+from stdnet_ros.node.stats import FrameTiming, NodeStats
 
 
 def test_rates_percentiles_and_drops() -> None:

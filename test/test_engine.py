@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from stdnet_ros.engine import StreamingEngine
 from stdnet_ros.model import STDNet
+from stdnet_ros.streaming.engine import StreamingEngine
 
 MAX_DEPTH = 10.0
 H, W = 4, 5  # low-resolution size; RGB is 4x

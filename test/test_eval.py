@@ -12,11 +12,11 @@ import pytest
 from stdnet_ros.cli import main
 from stdnet_ros.data.datasets import open_dataset
 from stdnet_ros.data.frames import Clip
-from stdnet_ros.engine import StreamingEngine
 from stdnet_ros.evaluation.baselines import upsample
 from stdnet_ros.evaluation.evaluator import Evaluator, ModelSpec, predict_offline, predict_streaming
 from stdnet_ros.evaluation.metrics import ClipMetrics
 from stdnet_ros.model.checkpoint import load_model
+from stdnet_ros.streaming.engine import StreamingEngine
 
 DYDTOF = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "DyDToF"
 

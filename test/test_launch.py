@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from stdnet_ros.node import TOPICS
+from stdnet_ros.node.stdnet_node import TOPICS
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / "launch" / "stdnet.launch.py"
@@ -65,7 +65,7 @@ def test_starts_the_installed_entry_point_with_the_shipped_config() -> None:
     assert kwargs["package"] == "PACKAGE" and CONSTANTS["PACKAGE"] == "stdnet_ros"
     assert kwargs["executable"] == "EXECUTABLE" and kwargs["name"] == "EXECUTABLE"
     scripts = {ep.name: ep.value for ep in entry_points(group="console_scripts")}
-    assert scripts[CONSTANTS["EXECUTABLE"]] == "stdnet_ros.node:main"
+    assert scripts[CONSTANTS["EXECUTABLE"]] == "stdnet_ros.node.stdnet_node:main"
     assert "LaunchConfiguration('config')" in kwargs["parameters"]
     assert (ROOT.joinpath(*CONSTANTS["CONFIG"])).is_file()
     setup = (ROOT / "setup.py").read_text()

@@ -19,7 +19,7 @@ from rosidl_adapter.msg import convert_msg_to_idl
 from rosidl_parser.definition import IdlLocator, Include, Message
 from rosidl_parser.parser import parse_idl_file
 
-from stdnet_ros.pipeline import FrameResult, PairedInput, status_fields
+from stdnet_ros.node.pipeline import FrameResult, PairedInput, status_fields
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "stdnet_ros_msgs"

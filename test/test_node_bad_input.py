@@ -16,7 +16,7 @@ from rclpy.parameter import Parameter
 from ros_harness import Probe, compressed_rgb_msg, depth_msg, rgb_msg, unique_namespace
 from sensor_msgs.msg import CompressedImage
 
-from stdnet_ros.node import StdnetNode
+from stdnet_ros.node.stdnet_node import StdnetNode
 
 pytestmark = pytest.mark.ros
 # A long silence timeout: a slow shared CPU must not turn a pause between steps into a WARN.

@@ -28,7 +28,7 @@ from ros_harness import (
 from stdnet_ros.conversion import image_to_depth
 from stdnet_ros.model import STDNet
 from stdnet_ros.model.checkpoint import save_checkpoint
-from stdnet_ros.node import StdnetNode
+from stdnet_ros.node.stdnet_node import StdnetNode
 
 pytestmark = pytest.mark.ros
 RGB_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")

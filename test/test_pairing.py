@@ -13,7 +13,7 @@ import random
 import pytest
 from std_msgs.msg import Header
 
-from stdnet_ros.pairing import (
+from stdnet_ros.node.pairing import (
     DROP_DUPLICATE_STAMP,
     DROP_QUEUE_OVERFLOW,
     ApproximateTimePairer,

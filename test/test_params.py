@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stdnet_ros.params import BY_NAME, PARAMS, defaults, read_config, validate
+from stdnet_ros.node.params import BY_NAME, PARAMS, defaults, read_config, validate
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "stdnet.yaml"
 

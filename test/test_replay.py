@@ -13,9 +13,9 @@ from stdnet_ros.bags import open_bag
 from stdnet_ros.bags.schema import TYPESTORE
 from stdnet_ros.cli import main as cli_main
 from stdnet_ros.conversion import image_to_depth
-from stdnet_ros.engine import StreamingEngine
 from stdnet_ros.evaluation.evaluator import predict_streaming
 from stdnet_ros.model.checkpoint import load_model
+from stdnet_ros.streaming.engine import StreamingEngine
 
 pytestmark = pytest.mark.ros
 FRAMES = 8

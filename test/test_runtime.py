@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from stdnet_ros.engine import StreamingEngine
 from stdnet_ros.model import STDNet
 from stdnet_ros.streaming import runtime
+from stdnet_ros.streaming.engine import StreamingEngine
 from stdnet_ros.streaming.runtime import CpuInfo, choose_precision, cpu_info
 
 CPUINFO = """processor\t: 0

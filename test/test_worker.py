@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from stdnet_ros.worker import DropOldestWorker
+from stdnet_ros.node.worker import DropOldestWorker
 
 
 def test_full_queue_drops_the_oldest_and_errors_do_not_stop_the_thread() -> None:

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from stdnet_ros.engine import PRECISIONS, StreamingEngine
 from stdnet_ros.model import STDNet
+from stdnet_ros.streaming.engine import PRECISIONS, StreamingEngine
 
 MAX_DEPTH = 20.0
 WARM_FRAMES = 2  # pushed after the window fills, untimed: allocator growth, cuDNN autotuning

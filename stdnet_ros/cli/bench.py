@@ -22,9 +22,9 @@ from stdnet_ros.bench.engine_bench import (
     peak_size,
     time_case,
 )
-from stdnet_ros.engine import resolve_device
 from stdnet_ros.model import STDNet
 from stdnet_ros.model.checkpoint import load_model
+from stdnet_ros.streaming.engine import resolve_device
 from stdnet_ros.streaming.runtime import cpu_info
 
 

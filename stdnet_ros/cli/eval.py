@@ -12,10 +12,10 @@ from pathlib import Path
 from stdnet_ros.data.datasets import open_dataset
 from stdnet_ros.data.frames import Clip
 from stdnet_ros.data.synthetic import generate_clip
-from stdnet_ros.engine import resolve_device
 from stdnet_ros.evaluation.baselines import BASELINES
 from stdnet_ros.evaluation.evaluator import Evaluator, ModelSpec, format_table
 from stdnet_ros.model.checkpoint import CheckpointError, load_model
+from stdnet_ros.streaming.engine import resolve_device
 
 log = logging.getLogger("stdnet_ros.eval")
 HELD_OUT_SEED = 1_000_000_000  # synthetic evaluation seeds start here, far from any training seed

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from stdnet_ros.data.frames import Clip, Frame
-from stdnet_ros.streaming.validity import valid_mask
+from stdnet_ros.depth import valid_mask
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from stdnet_ros.data.datasets import DatasetReader
 from stdnet_ros.data.frames import Clip, Frame
 from stdnet_ros.data.sensors import Sensor
 from stdnet_ros.data.synthetic import SceneSpec, generate_clips
-from stdnet_ros.streaming.validity import fill_invalid, valid_mask
+from stdnet_ros.depth import fill_invalid, valid_mask
 
 Sample = dict[str, torch.Tensor]
 

@@ -1,7 +1,7 @@
 """Classical upsamplers the network must beat: nearest, bicubic, and an RGB-guided filter.
 
 They treat missing returns exactly like the engine does (nearest-valid fill
-before, invalid again after, from stdnet_ros.streaming.validity), so every
+before, invalid again after, from stdnet_ros.depth), so every
 method is scored on the same pixels. The guided method is OpenCV contrib's
 ``ximgproc.guidedFilter`` (He et al.) applied to the bicubic upsample with the
 RGB image as guide: a maintained implementation, not our own.
@@ -14,7 +14,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from stdnet_ros.streaming.validity import fill_invalid, invalid_output, output_support, valid_mask
+from stdnet_ros.depth import fill_invalid, invalid_output, output_support, valid_mask
 
 Upsampler = Callable[[np.ndarray, int, np.ndarray], np.ndarray]
 # Per scale: (radius as a multiple of the scale, guide-variance regulariser in squared 8-bit units),

@@ -22,11 +22,11 @@ from tqdm import tqdm
 
 from stdnet_ros.data.frames import Clip
 from stdnet_ros.data.torch_dataset import network_inputs
-from stdnet_ros.engine import StreamingEngine
+from stdnet_ros.depth import invalid_output, output_support, valid_mask
 from stdnet_ros.evaluation.baselines import BASELINES, upsample
 from stdnet_ros.evaluation.metrics import ClipMetrics, ClipScore, mean_scores
 from stdnet_ros.model import STDNet
-from stdnet_ros.streaming.validity import invalid_output, output_support, valid_mask
+from stdnet_ros.streaming.engine import StreamingEngine
 
 log = logging.getLogger(__name__)
 

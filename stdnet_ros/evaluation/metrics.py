@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stdnet_ros.streaming.validity import valid_mask
+from stdnet_ros.depth import valid_mask
 
 CM_PER_M = 100.0
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from stdnet_ros.depth import fill_invalid, invalid_output, output_support, valid_mask
 from stdnet_ros.model import STDNet
 from stdnet_ros.model.deform_conv import probe_fast_path
-from stdnet_ros.streaming.evaluators import FrameInputs, IncrementalWindow, NaiveWindow
 from stdnet_ros.streaming.runtime import autocast, choose_precision
-from stdnet_ros.streaming.validity import fill_invalid, invalid_output, output_support, valid_mask
+from stdnet_ros.streaming.windows import FrameInputs, IncrementalWindow, NaiveWindow
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 STRATEGIES = {"incremental": IncrementalWindow, "naive": NaiveWindow}
