@@ -91,14 +91,14 @@ def test_steady_state_computes_half_the_terms_of_naive_recomputation() -> None:
     """At W = 7, L = 0 the naive window evaluates 4 branches x 11 terms x 2 hourglasses = 88 TDM terms.
 
     Exactness forces 46 of them to be recomputed per frame: both window edges move, and
-    every value within reach of an edge changes with it (see streaming/evaluators.py).
+    every value within reach of an edge changes with it (see streaming/windows.py).
     """
     engine = StreamingEngine(small_model(), max_depth=MAX_DEPTH, window=7)
     counts = []
     for rgb, depth, stamp in stream(14):
-        before = engine.evaluator.computed
+        before = engine.windowed.computed
         engine.push(rgb, depth, stamp)
-        counts.append(engine.evaluator.computed - before)
+        counts.append(engine.windowed.computed - before)
     assert max(counts[8:]) <= 46
     assert len(set(counts[8:])) == 1  # steady
 
@@ -147,7 +147,7 @@ def test_memory_stays_bounded_over_10000_frames() -> None:
     for n in range(10_000):
         engine.push(rgb, depth, 0.01 * n)
         if n >= 10:
-            sizes.add((len(engine.evaluator.memo), len(engine.evaluator.frames), len(engine.pending)))
+            sizes.add((len(engine.windowed.memo), len(engine.windowed.frames), len(engine.pending)))
     assert len(sizes) == 1, sizes
 
 

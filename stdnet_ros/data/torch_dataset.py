@@ -21,7 +21,7 @@ from stdnet_ros.data.datasets import DatasetReader
 from stdnet_ros.data.frames import Clip, Frame
 from stdnet_ros.data.sensors import Sensor
 from stdnet_ros.data.synthetic import SceneSpec, generate_clips
-from stdnet_ros.depth import fill_invalid, valid_mask
+from stdnet_ros.depth import network_depth, network_guide, valid_mask
 
 Sample = dict[str, torch.Tensor]
 
@@ -32,9 +32,9 @@ def network_inputs(frames: list[Frame], max_depth: float) -> tuple[torch.Tensor,
     Training, offline evaluation and the streaming engine must prepare inputs alike,
     or a model is scored on inputs it never saw.
     """
-    lr = np.stack([fill_invalid(f.depth_lr, valid_mask(f.depth_lr)) for f in frames]) / max_depth
-    guide = np.stack([f.rgb for f in frames]).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
-    return torch.from_numpy(np.clip(lr, 0, 1).astype(np.float32))[:, None], torch.from_numpy(guide)
+    lr = np.stack([network_depth(f.depth_lr, max_depth) for f in frames])
+    guide = network_guide(np.stack([f.rgb for f in frames])).transpose(0, 3, 1, 2)
+    return torch.from_numpy(lr)[:, None], torch.from_numpy(guide)
 
 
 def clip_to_tensors(clip: Clip, max_depth: float) -> Sample:

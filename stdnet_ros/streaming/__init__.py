@@ -1,1 +1,1 @@
-"""Online evaluation of STDNet over a sliding window of frames (no ROS)."""
+"""The streaming engine and its two window strategies: STDNet one frame at a time, no ROS."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from stdnet_ros.depth import fill_invalid, invalid_output, output_support, valid_mask
+from stdnet_ros.depth import RGB_FULL_SCALE, invalid_output, network_depth, output_support, valid_mask
 from stdnet_ros.model import STDNet
 from stdnet_ros.model.deform_conv import probe_fast_path
 from stdnet_ros.streaming.runtime import autocast, choose_precision
@@ -93,7 +93,7 @@ class StreamingEngine:
         self.lookahead = lookahead
         self.max_gap_s = max_gap_s
         self.strategy = strategy
-        self.evaluator = STRATEGIES[strategy](self.model)
+        self.windowed = STRATEGIES[strategy](self.model)
         self.pending: deque[_Pending] = deque()
         self.first = 0  # id of the first frame since the last reset
         self.next_id = 0
@@ -113,7 +113,7 @@ class StreamingEngine:
         self.resets += 1
 
     def _clear(self) -> None:
-        self.evaluator.clear()
+        self.windowed.clear()
         self.pending.clear()
         self.first = self.next_id
         self.last_stamp = None
@@ -145,16 +145,17 @@ class StreamingEngine:
         self._check(rgb, depth_lr, stamp)
         self.last_stamp = stamp
         valid = valid_mask(depth_lr)
-        lr = np.clip(fill_invalid(depth_lr, valid) / self.max_depth, 0.0, 1.0)
+        lr = network_depth(depth_lr, self.max_depth, valid)
         with torch.inference_mode():
-            lr_t = self._to_device(lr[None, None].astype(np.float32))
+            lr_t = self._to_device(lr[None, None])
+            # network_guide's scaling, done on the device: uint8 crosses the bus, not float32.
             # An HWC image permuted to NCHW already has channels_last strides.
-            guide = self._to_device(rgb).permute(2, 0, 1)[None].float().div_(255.0)
+            guide = self._to_device(rgb).permute(2, 0, 1)[None].float().div_(RGB_FULL_SCALE)
             lr_up = self.model.enlarge_depth(lr_t)
             inputs = FrameInputs(lr_t, lr_up, guide, self.model.base_depth(lr_t, lr_up, guide))
         frame_id = self.next_id
         self.next_id += 1
-        self.evaluator.add(frame_id, inputs)
+        self.windowed.add(frame_id, inputs)
         self.pending.append(_Pending(stamp, output_support(valid, self.scale)))
         if len(self.pending) <= self.lookahead:
             return None
@@ -172,8 +173,8 @@ class StreamingEngine:
         pending = self.pending.popleft()
         began = time.perf_counter()
         with torch.inference_mode(), autocast(self.device, self.precision):
-            pred = self.evaluator.predict(t, start, end)
-            self.evaluator.evict(start, end)
+            pred = self.windowed.predict(t, start, end)
+            self.windowed.evict(start, end)
             depth = pred.depth.float()[0, 0] * self.max_depth
             agreement = 1.0 / (1.0 + (pred.rgb_depth - pred.d_depth).float().abs()[0, 0] / AGREEMENT_SCALE)
             # One device-to-host copy, the frame's only synchronisation with a GPU.
