@@ -1,4 +1,4 @@
-"""sensor_msgs Image / CompressedImage <-> numpy, without ROS or cv_bridge.
+"""sensor_msgs Image / CompressedImage / CameraInfo <-> numpy, and header stamps, without ROS or cv_bridge.
 
 Duck-typed on the message fields (``height``, ``width``, ``encoding``,
 ``is_bigendian``, ``step``, ``data``; ``format`` and ``data`` for compressed)
@@ -10,11 +10,17 @@ silently wrong array.
 
 Depth follows REP 117/118: ``16UC1`` is millimetres with 0 = no return,
 ``32FC1`` is metres with NaN/inf/non-positive = no return. Inside the package
-depth is always float32 metres with NaN = invalid (see ``data/frames.py``).
+depth is always float32 metres with NaN = invalid (see ``depth.py``).
+
+When the node resizes the RGB to ``scale`` x the depth size, its output no
+longer matches the RGB camera_info; publishing the original would give every
+downstream projection a wrong focal length and principal point, so
+:func:`camera_info_for` rescales it.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import cv2
@@ -44,6 +50,12 @@ class ImageFormatError(ValueError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+def header_ns(msg: Any) -> int:
+    """A message's header stamp in integer nanoseconds (float seconds cannot hold wall-clock stamps)."""
+    stamp = msg.header.stamp
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 def _pixels(msg: Any, allowed: tuple[str, ...]) -> np.ndarray:
@@ -148,3 +160,41 @@ def fill_image(msg: Any, array: np.ndarray, encoding: str) -> Any:
     msg.step = msg.width * channels * dtype.itemsize
     msg.data = arr.tobytes()
     return msg
+
+
+def resized_camera_info(info: Any, width: int, height: int) -> Any:
+    """A copy of ``info`` for the same camera imaging at ``width`` x ``height`` pixels.
+
+    Intrinsics scale with the pixel size (as image_proc's resize does): K and
+    P rows 0 and 1 by x and y; the region of interest likewise. Distortion and
+    rectification do not depend on pixel size.
+    """
+    if not info.width or not info.height:
+        raise ValueError(f"camera_info has size {info.width}x{info.height}; cannot rescale it")
+    sx, sy = width / info.width, height / info.height
+    out = copy.deepcopy(info)
+    out.width, out.height = int(width), int(height)
+    k, p = list(info.k), list(info.p)
+    k[0], k[1], k[2] = k[0] * sx, k[1] * sx, k[2] * sx
+    k[3], k[4], k[5] = k[3] * sy, k[4] * sy, k[5] * sy
+    p[0:4] = [v * sx for v in p[0:4]]
+    p[4:8] = [v * sy for v in p[4:8]]
+    out.k, out.p = k, p
+    roi = out.roi
+    roi.x_offset, roi.width = round(roi.x_offset * sx), round(roi.width * sx)
+    roi.y_offset, roi.height = round(roi.y_offset * sy), round(roi.height * sy)
+    return out
+
+
+def camera_info_for(info: Any, size: tuple[int, int], header: Any) -> Any:
+    """The camera_info of an output ``size`` = (width, height) with ``header``; ``info`` is left as it is.
+
+    An uncalibrated info (zero size) cannot be rescaled and is passed on as it came.
+    """
+    calibrated = info.width > 0 and info.height > 0
+    if calibrated and (info.width, info.height) != size:
+        out = resized_camera_info(info, *size)
+    else:
+        out = copy.deepcopy(info)  # the caller's message is shared with later frames
+    out.header = header
+    return out

@@ -10,8 +10,8 @@ import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from stdnet_ros.bags import BagError, Timing, open_bag, schema, write_bag
-from stdnet_ros.bags.messages import header_ns
 from stdnet_ros.cli import main as cli_main
+from stdnet_ros.conversion import header_ns
 from stdnet_ros.data.datasets import open_dataset
 from stdnet_ros.data.frames import Clip
 

@@ -28,7 +28,7 @@ def test_released_checkpoint_loads_and_gives_the_published_outputs(tmp_path: pat
     path = tmp_path / "X4.pth"
     torch.save({k: v.float() for k, v in golden_state().items()}, path)
     model, meta = load_model(path)
-    assert (meta["scale"], meta["mid_channels"], meta["head_channels"]) == (4, 64, 64)
+    assert (meta.scale, meta.mid_channels, meta.head_channels) == (4, 64, 64)
     ref = case("x4_t5_8x10")
     with torch.no_grad():
         depth, _ = model(torch.from_numpy(ref["lr"]).float(), torch.from_numpy(ref["guide"]).float())
@@ -49,7 +49,7 @@ def test_wrapped_and_prefixed_state_dicts_load(tmp_path: pathlib.Path, wrap) -> 
     path = tmp_path / "net_x4.pth"
     torch.save(wrap(model.state_dict()), path)
     loaded, meta = load_model(path)
-    assert meta["mid_channels"] == 8 and meta["scale"] == 4
+    assert meta.mid_channels == 8 and meta.scale == 4
     assert same_weights(model, loaded)
 
 
@@ -61,7 +61,7 @@ def test_our_format_round_trips_bit_exactly_with_metadata(tmp_path: pathlib.Path
     )
     loaded, meta = load_model(path)
     assert same_weights(model, loaded)
-    assert meta["max_depth"] == 12.5 and meta["trained_on"] == "synthetic" and meta["name"] == "t"
+    assert meta.max_depth == 12.5 and meta.trained_on == "synthetic" and meta.name == "t"
     assert not list(tmp_path.glob("*.tmp"))
 
 

@@ -38,7 +38,7 @@ def dydtof_crop(scale: int, frames: int, height: int = 64, width: int = 128) -> 
 @pytest.fixture(scope="module")
 def tiny(tiny_checkpoint: Path) -> ModelSpec:
     model, meta = load_model(tiny_checkpoint)
-    return ModelSpec(model, meta["max_depth"], meta["name"])
+    return ModelSpec(model, meta.max_depth, meta.name)
 
 
 def test_streaming_with_full_lookahead_equals_offline(tiny: ModelSpec) -> None:

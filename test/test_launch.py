@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from stdnet_ros.node.stdnet_node import TOPICS
+from stdnet_ros.node.params import TOPICS
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / "launch" / "stdnet.launch.py"

@@ -13,13 +13,12 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import numpy as np
 import pytest
 from rosidl_adapter.msg import convert_msg_to_idl
 from rosidl_parser.definition import IdlLocator, Include, Message
 from rosidl_parser.parser import parse_idl_file
 
-from stdnet_ros.node.pipeline import FrameResult, PairedInput, status_fields
+from stdnet_ros.node.stats import FrameTiming, PublishedFrame, status_fields
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "stdnet_ros_msgs"
@@ -63,14 +62,9 @@ def test_interface_package_is_a_rosidl_package() -> None:
 def test_node_fills_exactly_the_frame_status_fields(tmp_path: Path) -> None:
     message, _ = _parse(PKG / "msg" / "FrameStatus.msg", tmp_path)
     fields = [m.name for m in message.structure.members]
-    src = PairedInput(
-        rgb=np.zeros((4, 4, 3), np.uint8), depth=np.zeros((1, 1), np.float32), depth_header=None,
-        rgb_frame_id="cam", depth_encoding="16UC1", camera_info=None, received=1.0, paired_at=1.1,
-        skew_s=0.002,
-    )
-    result = FrameResult(src, np.zeros((4, 4), np.float32), np.zeros((4, 4), np.float32), (4, 4), False,
-                         queue_wait_s=0.01, inference_s=0.05, window_fill=3, reset_reason=None)
-    values = status_fields(result, 1.5, window=7, lookahead=0, frames_in=10, frames_out=8,
+    frame = PublishedFrame(FrameTiming(latency_s=0.5, queue_wait_s=0.01, inference_s=0.05), skew_s=0.002,
+                           window_fill=3, window=7, lookahead=0, reset_reason=None)
+    values = status_fields(frame, frames_in=10, frames_out=8,
                            drops={"inference_busy": 2, "depth/image: data_length": 1})
     assert sorted(values) == sorted(f for f in fields if f != "header")
     assert values["receipt_to_publish"] == pytest.approx(0.5)

@@ -122,7 +122,7 @@ def test_run_time_parameter_changes(bench: Probe, tmp_path: Path) -> None:
     for k in range(3):  # the swap happens between frames; outputs keep coming
         t = 500.0 + 0.1 * k
         _check_output(bench.send(t, rgb_msg(k, t), depth_msg(k, t)), "16UC1", t)
-    assert node.pipeline.window == 5 and node.get_parameter("window").value == 5
+    assert node.pipeline.engine.window == 5 and node.get_parameter("window").value == 5
     status = bench.fresh_status()
     assert status["window"] == "5" and status["model"] == "tiny-test" and status["_level"] == "0"
     other = save_checkpoint(STDNet(scale=4, mid_channels=4, head_channels=8), tmp_path / "other.safetensors",

@@ -13,13 +13,13 @@ import random
 import pytest
 from std_msgs.msg import Header
 
+from stdnet_ros.conversion import header_ns
 from stdnet_ros.node.pairing import (
     DROP_DUPLICATE_STAMP,
     DROP_QUEUE_OVERFLOW,
     ApproximateTimePairer,
     available_implementations,
     make_pairer,
-    stamp_ns,
 )
 
 MS = 1_000_000
@@ -35,7 +35,7 @@ class Msg:
         self.tag = tag
 
     def __repr__(self) -> str:
-        return f"Msg({stamp_ns(self) / MS}{self.tag})"
+        return f"Msg({header_ns(self) / MS}{self.tag})"
 
 
 class Recorder:
@@ -131,7 +131,7 @@ def test_every_message_is_paired_dropped_or_pending_exactly_once(impl: type) -> 
     seen = [id(m) for p in rec.pairs for m in p] + [id(m) for _, m, _ in rec.drops]
     assert len(seen) == len(set(seen))
     assert len(seen) + sum(rec.pairer.pending()) == len(events)
-    assert all(abs(stamp_ns(a) - stamp_ns(b)) < 8 * MS for a, b in rec.pairs)
+    assert all(abs(header_ns(a) - header_ns(b)) < 8 * MS for a, b in rec.pairs)
     assert rec.pairs and rec.drops
 
 

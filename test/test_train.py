@@ -21,7 +21,7 @@ def test_smoke_run_writes_a_checkpoint_for_both_scales(tmp_path: pathlib.Path, c
     path = tmp_path / "stdnet.safetensors"
     for scale in (4, 8):
         model, meta = load_model(path, scale=scale)
-        assert model.scale == scale and meta["mid_channels"] == 4
+        assert model.scale == scale and meta.mid_channels == 4
     record = json.loads([line for line in capsys.readouterr().out.splitlines() if line.startswith("{")][-1])
     assert record["epoch"] == 1 and record["val_x8_rmse_cm"] > 0
     assert record["val_x8_base_rmse_cm"] > 0 and record["val_x8_guided_rmse_cm"] > 0

@@ -8,24 +8,19 @@ from typing import Any
 import numpy as np
 
 from stdnet_ros.bags.schema import CAMERA_INFO, IMAGE, TYPESTORE
-from stdnet_ros.camera_info import resized_camera_info
-from stdnet_ros.conversion import fill_image
+from stdnet_ros.conversion import fill_image, resized_camera_info
 
 _T = TYPESTORE.types
 Header = _T["std_msgs/msg/Header"]
 Time = _T["builtin_interfaces/msg/Time"]
 
 
-def stamp_ns(seconds: float) -> int:
+def seconds_to_ns(seconds: float) -> int:
     return round(seconds * 1e9)
 
 
 def header(ns: int, frame_id: str) -> Any:
     return Header(stamp=Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000), frame_id=frame_id)
-
-
-def header_ns(msg: Any) -> int:
-    return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
 
 
 def image(array: np.ndarray, encoding: str, ns: int, frame_id: str) -> Any:

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 from rosbags.rosbag2 import Reader
 
-from stdnet_ros.bags.messages import header_ns
 from stdnet_ros.bags.schema import (
     CLIP_METADATA_KEY,
     DEPTH_TOPIC,
@@ -29,7 +28,7 @@ from stdnet_ros.bags.schema import (
     TYPESTORE,
     BagError,
 )
-from stdnet_ros.conversion import ImageFormatError, image_to_depth, image_to_rgb
+from stdnet_ros.conversion import ImageFormatError, header_ns, image_to_depth, image_to_rgb
 from stdnet_ros.data.frames import Clip, Frame
 
 log = logging.getLogger(__name__)

@@ -58,7 +58,7 @@ def _model(args: argparse.Namespace) -> tuple[STDNet, str]:
         model = STDNet(args.scales[0], args.mid_channels, args.head_channels).eval()
         return model, f"random C={args.mid_channels} head={args.head_channels}"
     model, meta = load_model(args.checkpoint or None, scale=args.scales[0])
-    return model, f"{meta['name']} C={meta['mid_channels']}"
+    return model, f"{meta.name} C={meta.mid_channels}"
 
 
 def machine(device: torch.device) -> dict:

@@ -16,6 +16,7 @@ from stdnet_ros.conversion import DEPTH_ENCODINGS
 from stdnet_ros.data.datasets import LAYOUTS, open_dataset
 from stdnet_ros.data.frames import Clip
 from stdnet_ros.data.synthetic import generate_clip
+from stdnet_ros.model.stdnet import SCALES
 
 log = logging.getLogger("stdnet_ros.convert")
 SYNTHETIC = "synthetic"
@@ -35,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--source", choices=[*LAYOUTS, SYNTHETIC],
                         help="layout of SRC (default: detected; 'synthetic' when SRC is 'synthetic')")
     parser.add_argument("--sequence", help="data sets: which sequence (scene_shot) to write; default first")
-    parser.add_argument("--scale", type=int, default=4, choices=[4, 8, 16], help="RGB size / depth size")
+    parser.add_argument("--scale", type=int, default=4, choices=SCALES, help="RGB size / depth size")
     parser.add_argument("--frames", type=int, help="write only the first N frames (synthetic default 30)")
     parser.add_argument("--size", type=int, nargs=2, default=[240, 320], metavar=("H", "W"),
                         help="synthetic: RGB size")

@@ -15,6 +15,7 @@ from stdnet_ros.data.synthetic import generate_clip
 from stdnet_ros.evaluation.baselines import BASELINES
 from stdnet_ros.evaluation.evaluator import Evaluator, ModelSpec, format_table
 from stdnet_ros.model.checkpoint import CheckpointError, load_model
+from stdnet_ros.model.stdnet import SCALES
 from stdnet_ros.streaming.engine import resolve_device
 
 log = logging.getLogger("stdnet_ros.eval")
@@ -31,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", required=True,
                         help="DyDToF/TartanAir/DynamicReplica folder, or 'synthetic' (held-out clips)")
     parser.add_argument("--index", help="index file (default: every lists/*.txt in the data folder)")
-    parser.add_argument("--scales", type=int, nargs="+", default=[4], choices=[4, 8, 16])
+    parser.add_argument("--scales", type=int, nargs="+", default=[4], choices=SCALES)
     parser.add_argument("--checkpoint", nargs="*", default=[""],
                         help="checkpoint file(s), one per scale; '' or omitted = the embedded default model")
     parser.add_argument("--no-model", action="store_true", help="baselines only")
@@ -86,7 +87,7 @@ def load_models(args: argparse.Namespace) -> tuple[dict[int, ModelSpec], dict[in
             except CheckpointError as err:
                 errors.append(str(err))
                 continue
-            models[scale] = ModelSpec(model, meta["max_depth"], meta["name"] or "default", meta["window"])
+            models[scale] = ModelSpec(model, meta.max_depth, meta.name or "default", meta.window)
             break
         else:
             if paths != [None]:

@@ -23,6 +23,6 @@ def run(args: argparse.Namespace) -> int:
     width, height = (int(v) for v in args.size.split("x"))
     path = export_onnx(model, args.out, args.frames, width, height)
     error = check_onnx(model, path, args.frames, width, height)
-    print(f"wrote {path} ({meta['name']}, x{args.scale}, {args.frames} frames, {width}x{height})")
+    print(f"wrote {path} ({meta.name}, x{args.scale}, {args.frames} frames, {width}x{height})")
     print(f"onnxruntime vs PyTorch relative error: {error:.2e}")
     return 0 if error < 1e-4 else 1

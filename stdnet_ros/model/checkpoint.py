@@ -148,7 +148,7 @@ def check_state(model: STDNet, state: dict[str, torch.Tensor], path: Path) -> No
 
 def load_model(
     path: str | Path | None, scale: int | None = None, device: str | torch.device = "cpu"
-) -> tuple[STDNet, dict]:
+) -> tuple[STDNet, CheckpointMeta]:
     """Build an STDNet from a checkpoint (None or '' = the embedded default) in eval mode on device."""
     path = Path(path or DEFAULT_CHECKPOINT)
     state, raw_meta = read_checkpoint(path)
@@ -158,7 +158,7 @@ def load_model(
     )
     check_state(model, state, path)
     model.load_state_dict(state)
-    return model.to(device).eval(), asdict(meta)
+    return model.to(device).eval(), meta
 
 
 def save_checkpoint(model: STDNet, path: str | Path, **meta: object) -> Path:

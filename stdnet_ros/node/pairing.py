@@ -26,17 +26,13 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from stdnet_ros.conversion import header_ns
+
 PairCallback = Callable[[Any, Any], None]
 DropCallback = Callable[[int, Any, str], None]
 
 DROP_QUEUE_OVERFLOW = "queue_overflow"  # evicted unpaired, its input's queue was full
 DROP_DUPLICATE_STAMP = "duplicate_stamp"  # replaced by a later message with the same stamp
-
-
-def stamp_ns(msg: Any) -> int:
-    """Header stamp of a ROS message in integer nanoseconds."""
-    stamp = msg.header.stamp
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 def _ignore_drop(index: int, msg: Any, reason: str) -> None:
@@ -96,7 +92,7 @@ class ApproximateTimePairer(Pairer):
 
     def add(self, index: int, msg: Any) -> None:
         """Queue ``msg`` on input ``index`` (0 or 1) and emit a pair if one forms."""
-        stamp = stamp_ns(msg)
+        stamp = header_ns(msg)
         dropped: list[tuple[int, Any, str]] = []
         pair: tuple[Any, Any] | None = None
         with self._lock:
@@ -138,7 +134,7 @@ class MessageFiltersPairer(Pairer):
 
     def add(self, index: int, msg: Any) -> None:
         """Feed ``msg`` to input ``index``; report what message_filters silently discarded."""
-        stamp = stamp_ns(msg)
+        stamp = header_ns(msg)
         with self._lock:
             queue = self._queues[index]
             before = list(queue.items())

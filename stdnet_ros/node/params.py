@@ -1,4 +1,4 @@
-"""The node's parameter table, ROS-free: one place for name, type, default, range and meaning.
+"""The node's parameter table and topic names, ROS-free: one place for name, type, default, range and meaning.
 
 The node declares each entry as a ROS parameter with a descriptor built from
 it, the test suite checks ``config/stdnet.yaml`` against it, and
@@ -19,7 +19,14 @@ from typing import Any
 
 import yaml
 
-SCALES = (4, 8, 16)
+from stdnet_ros.model.stdnet import SCALES
+
+# Node-relative topic names (a contract: launch remappings, the replay tools and users rely on them).
+TOPICS = {
+    "rgb": "rgb/image", "rgb_compressed": "rgb/compressed", "rgb_info": "rgb/camera_info",
+    "depth": "depth/image", "output": "depth_sr/image", "output_info": "depth_sr/camera_info",
+    "confidence": "depth_sr/confidence", "status": "depth_sr/frame_status",
+}
 
 
 @dataclass(frozen=True)

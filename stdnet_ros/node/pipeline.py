@@ -1,10 +1,12 @@
-"""From a paired, decoded (RGB, depth) frame to an output frame, ROS-free.
+"""Parameter values -> model and streaming engine; a paired, decoded (RGB, depth) frame -> output frame.
 
-Runs on the inference worker thread: makes the RGB ``scale`` x the depth size
-(resizing or refusing), pushes the frame into the streaming engine, and
-matches the engine's output (which is ``lookahead`` frames behind) back to
-the frame it belongs to, whose stamps, frame_id and timings the node
-publishes.
+ROS-free. :func:`load_network` and :func:`build_pipeline` turn the node's
+parameter values into a loaded network and a fresh engine, so the node only
+wires topics. :meth:`FramePipeline.process` runs on the inference worker
+thread: it makes the RGB ``scale`` x the depth size (resizing or refusing),
+pushes the frame into the streaming engine, and matches the engine's output
+(which is ``lookahead`` frames behind) back to the frame it belongs to, whose
+stamps, frame_id and timings the node publishes.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ import cv2
 import numpy as np
 
 from stdnet_ros.conversion import ImageFormatError
+from stdnet_ros.model.checkpoint import CheckpointMeta, load_model
+from stdnet_ros.model.stdnet import STDNet
+from stdnet_ros.streaming.engine import StreamingEngine, resolve_device
+from stdnet_ros.streaming.runtime import choose_precision
 
 
 @dataclass
@@ -26,6 +32,7 @@ class PairedInput:
     rgb: np.ndarray  # (H, W, 3) uint8 RGB
     depth: np.ndarray  # (h, w) float32 metres, NaN = invalid
     depth_header: Any  # std_msgs/Header of the depth image: its stamp is the output's stamp
+    stamp_ns: int  # that stamp in nanoseconds
     rgb_frame_id: str  # the output's frame_id
     depth_encoding: str
     camera_info: Any | None  # latest RGB camera_info, if any
@@ -46,12 +53,41 @@ class FrameResult:
     queue_wait_s: float
     inference_s: float
     window_fill: int
+    window: int  # the engine's, which a reconfiguration may change between frames
+    lookahead: int
     reset_reason: str | None
 
 
-def stamp_seconds(header: Any) -> float:
-    """A header stamp in float seconds, the engine's time base."""
-    return int(header.stamp.sec) + int(header.stamp.nanosec) * 1e-9
+@dataclass
+class LoadedModel:
+    """The loaded network with the settings it was loaded for."""
+
+    net: STDNet
+    meta: CheckpointMeta
+    device: str
+    precision: str
+    precision_reason: str
+
+
+def load_network(values: dict[str, Any]) -> LoadedModel:
+    """Load the model the parameters ask for (raises with a clear message if it cannot).
+
+    ``precision: auto`` is resolved here, once per model (it may time the model), not per engine.
+    """
+    device = resolve_device(values["device"])
+    net, meta = load_model(values["checkpoint"] or None, scale=values["scale"], device=str(device))
+    choice = choose_precision(values["precision"], device, net)
+    return LoadedModel(net, meta, str(device), choice.precision, choice.reason)
+
+
+def build_pipeline(model: LoadedModel, values: dict[str, Any]) -> FramePipeline:
+    """A fresh streaming engine (empty window) around ``model``."""
+    engine = StreamingEngine(
+        model.net, max_depth=values["max_depth"] or float(model.meta.max_depth), window=values["window"],
+        lookahead=values["lookahead"], device=model.device, precision=model.precision,
+        max_gap_s=values["max_gap_s"],
+    )
+    return FramePipeline(engine, values["resize_rgb"])
 
 
 def fit_rgb(
@@ -75,17 +111,15 @@ def fit_rgb(
 class FramePipeline:
     """Feeds the engine and pairs its delayed outputs with their inputs."""
 
-    def __init__(self, engine: Any, scale: int, window: int, resize_rgb: bool) -> None:
+    def __init__(self, engine: StreamingEngine, resize_rgb: bool) -> None:
         self.engine = engine
-        self.window = window
-        self.scale = scale
         self.resize_rgb = resize_rgb
         self._pending: OrderedDict[float, tuple[PairedInput, float, tuple[int, int], bool]] = OrderedDict()
 
     def process(self, item: PairedInput, queue_wait_s: float) -> FrameResult | None:
         """Push one pair; return the output frame the engine produced (None while its lookahead fills)."""
-        rgb, resized = fit_rgb(item.rgb, item.depth.shape, self.scale, self.resize_rgb)
-        stamp = stamp_seconds(item.depth_header)
+        rgb, resized = fit_rgb(item.rgb, item.depth.shape, self.engine.scale, self.resize_rgb)
+        stamp = item.stamp_ns / 1e9  # the engine's time base
         self._pending[stamp] = (item, queue_wait_s, (rgb.shape[1], rgb.shape[0]), resized)
         out = self.engine.push(rgb, item.depth, stamp)
         if out is None:
@@ -95,7 +129,8 @@ class FramePipeline:
         return FrameResult(
             source=source, depth=out.depth, confidence=out.confidence, rgb_size=size,
             rgb_resized=was_resized, queue_wait_s=wait, inference_s=out.inference_s,
-            window_fill=out.window_fill, reset_reason=out.reset_reason,
+            window_fill=out.window_fill, window=self.engine.window, lookahead=self.engine.lookahead,
+            reset_reason=out.reset_reason,
         )
 
     def _take(self, stamp: float) -> tuple[PairedInput, float, tuple[int, int], bool]:
@@ -108,28 +143,6 @@ class FramePipeline:
 
     def _trim(self) -> None:
         """Bound the map: the engine holds at most its window, so older inputs never come out."""
-        while len(self._pending) > self.window + 1:
+        while len(self._pending) > self.engine.window + 1:
             self._pending.popitem(last=False)
 
-
-def status_fields(
-    result: FrameResult, published: float, window: int, lookahead: int,
-    frames_in: int, frames_out: int, drops: dict[str, int],
-) -> dict[str, Any]:
-    """Every field of stdnet_ros_msgs/FrameStatus except ``header``, for one published frame."""
-    reasons = sorted(drops)
-    return {
-        "receipt_to_publish": published - result.source.received,
-        "queue_wait": result.queue_wait_s,
-        "inference": result.inference_s,
-        "pairing_skew": result.source.skew_s,
-        "window_fill": result.window_fill,
-        "window": window,
-        "lookahead": lookahead,
-        "reset_reason": result.reset_reason or "",
-        "frames_in": frames_in,
-        "frames_out": frames_out,
-        "dropped_total": sum(drops.values()),
-        "drop_reasons": reasons,
-        "drop_counts": [drops[r] for r in reasons],
-    }

@@ -5,6 +5,12 @@ second turns :meth:`NodeStats.report` into a ``diagnostic_msgs/DiagnosticStatus`
 tests and the replay tool can read the same figures without ROS. Times are
 seconds from a monotonic clock supplied by the caller, so the statistics are
 deterministic under test.
+
+The diagnostics key vocabulary (``count in/depth/image``, ``dropped
+depth/image: data_length``, ...) is written here and parsed here, so the
+replay tools read the node's figures through the same functions that named
+them. :func:`status_fields` builds the per-frame sibling of
+:meth:`NodeStats.report`, ``stdnet_ros_msgs/FrameStatus``.
 """
 
 from __future__ import annotations
@@ -12,11 +18,43 @@ from __future__ import annotations
 import threading
 from collections import Counter, deque
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 OK, WARN, ERROR = 0, 1, 2  # the byte values of diagnostic_msgs/DiagnosticStatus levels
 PERCENTILES = (50, 95, 99)
+PAIRS, OUT = "pairs", "out"  # counter names besides each input's (see input_counter)
+DROPPED_TOTAL = "dropped total"
+_COUNT, _DROPPED = "count ", "dropped "
+
+
+def input_counter(topic: str) -> str:
+    """The counter of messages arriving on input ``topic``."""
+    return f"in/{topic}"
+
+
+def input_reason(topic: str, reason: str) -> str:
+    """A drop or event reason that belongs to one input (``depth/image: data_length``)."""
+    return f"{topic}: {reason}"
+
+
+def reason_topic(reason: str) -> str | None:
+    """The input a reason belongs to, or None for one after pairing (``inference_busy``)."""
+    topic, sep, _ = reason.partition(": ")
+    return topic if sep else None
+
+
+def status_count(status: dict[str, str], name: str) -> int | None:
+    """Counter ``name`` read back from a report's key/values, None if absent."""
+    value = status.get(_COUNT + name)
+    return None if value is None else int(value)
+
+
+def status_drops(status: dict[str, str]) -> dict[str, int]:
+    """Drops by reason read back from a report's key/values."""
+    return {key.removeprefix(_DROPPED): int(value) for key, value in status.items()
+            if key.startswith(_DROPPED) and key != DROPPED_TOTAL}  # fmt: skip
 
 
 class _Rate:
@@ -51,6 +89,40 @@ class FrameTiming:
     inference_s: float  # engine time
 
 
+@dataclass(frozen=True)
+class PublishedFrame:
+    """What FrameStatus says about one published frame, besides the node's counters."""
+
+    timing: FrameTiming
+    skew_s: float  # |RGB stamp - depth stamp| of its pair
+    window_fill: int  # frames in the window that produced it
+    window: int
+    lookahead: int
+    reset_reason: str | None  # set on the first output after the engine restarted its window
+
+
+def status_fields(
+    frame: PublishedFrame, frames_in: int, frames_out: int, drops: dict[str, int]
+) -> dict[str, Any]:
+    """Every field of stdnet_ros_msgs/FrameStatus except ``header``, for one published frame."""
+    reasons = sorted(drops)
+    return {
+        "receipt_to_publish": frame.timing.latency_s,
+        "queue_wait": frame.timing.queue_wait_s,
+        "inference": frame.timing.inference_s,
+        "pairing_skew": frame.skew_s,
+        "window_fill": frame.window_fill,
+        "window": frame.window,
+        "lookahead": frame.lookahead,
+        "reset_reason": frame.reset_reason or "",
+        "frames_in": frames_in,
+        "frames_out": frames_out,
+        "dropped_total": sum(drops.values()),
+        "drop_reasons": reasons,
+        "drop_counts": [drops[r] for r in reasons],
+    }
+
+
 class NodeStats:
     """Thread-safe rolling statistics of one node."""
 
@@ -71,18 +143,18 @@ class NodeStats:
     def received(self, topic: str, now: float) -> None:
         """A message arrived on input ``topic`` (counted before any validation)."""
         with self._lock:
-            self._tick(f"in/{topic}", now)
+            self._tick(input_counter(topic), now)
 
     def paired(self, skew_s: float, now: float) -> None:
         """A (RGB, depth) pair formed; ``skew_s`` = |stamp difference|."""
         with self._lock:
-            self._tick("pairs", now)
+            self._tick(PAIRS, now)
             self._skew.append(abs(skew_s))
 
     def published(self, timing: FrameTiming, now: float) -> None:
         """An output frame left the node."""
         with self._lock:
-            self._tick("out", now)
+            self._tick(OUT, now)
             self._timing.append(timing)
 
     def dropped(self, reason: str, count: int = 1) -> None:
@@ -106,7 +178,7 @@ class NodeStats:
             return dict(self._drops)
 
     def count(self, name: str) -> int:
-        """Events since start: ``in/<topic>``, ``pairs`` or ``out``."""
+        """Events since start: ``input_counter(topic)``, ``PAIRS`` or ``OUT``."""
         with self._lock:
             return self._counts[name]
 
@@ -114,13 +186,13 @@ class NodeStats:
         """Key/values for a DiagnosticStatus, in a stable order."""
         with self._lock:
             kv = [(f"rate {name} (Hz)", f"{rate.hz(now):.2f}") for name, rate in sorted(self._rates.items())]
-            kv += [(f"count {name}", str(n)) for name, n in sorted(self._counts.items())]
+            kv += [(_COUNT + name, str(n)) for name, n in sorted(self._counts.items())]
             kv += _percentiles("pairing skew", list(self._skew))
             for field in ("latency_s", "queue_wait_s", "inference_s"):
                 kv += _percentiles(field.removesuffix("_s").replace("_", " "),
                                    [getattr(t, field) for t in self._timing])
-            kv.append(("dropped total", str(sum(self._drops.values()))))
-            kv += [(f"dropped {reason}", str(n)) for reason, n in sorted(self._drops.items())]
+            kv.append((DROPPED_TOTAL, str(sum(self._drops.values()))))
+            kv += [(_DROPPED + reason, str(n)) for reason, n in sorted(self._drops.items())]
             kv += [(f"event {reason}", str(n)) for reason, n in sorted(self._events.items())]
         return kv
 

@@ -12,16 +12,23 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stdnet_ros.bags import BagClip
-from stdnet_ros.bags.messages import header_ns
 from stdnet_ros.bags.schema import DEPTH_TOPIC, IMAGE, TYPESTORE
-from stdnet_ros.conversion import image_to_depth
+from stdnet_ros.conversion import header_ns, image_to_depth
 from stdnet_ros.data.frames import Frame
 from stdnet_ros.evaluation.baselines import BASELINES, upsample
 from stdnet_ros.evaluation.metrics import ClipMetrics, ClipScore
+from stdnet_ros.node.params import TOPICS
+from stdnet_ros.node.stats import (
+    PAIRS,
+    PERCENTILES,
+    input_counter,
+    reason_topic,
+    status_count,
+    status_drops,
+)
 from stdnet_ros.replay.record import ReplayRecord, node_status
 
 STDNET = "STDNet (live node)"
-PERCENTILES = (50, 95, 99)
 
 
 @dataclass
@@ -52,7 +59,7 @@ class ReplayResult:
 def decode_outputs(record: ReplayRecord, namespace: str) -> tuple[list[Output], int]:
     """The node's depth outputs matched to bag stamps, and how many matched no published depth."""
     outputs, unknown = [], 0
-    for received in record.of(f"{namespace}/depth_sr/image"):
+    for received in record.of(f"{namespace}/{TOPICS['output']}"):
         msg = TYPESTORE.deserialize_cdr(received.raw, IMAGE)
         stamp = header_ns(msg)
         if stamp not in record.depth_stamps:
@@ -67,18 +74,18 @@ def drop_reasons(record: ReplayRecord, outputs: int, status: dict[str, str]) -> 
     """Why published depth frames got no output: transport losses, the node's own counters, the tail."""
     sent = record.published.get(DEPTH_TOPIC, 0)
     reasons: dict[str, int] = {}
-    received = status.get("count in/depth/image")
-    if received is not None and sent > int(received):
-        reasons["lost before the node (DDS transport)"] = sent - int(received)
+    received = status_count(status, input_counter(TOPICS["depth"]))
+    if received is not None and sent > received:
+        reasons["lost before the node (DDS transport)"] = sent - received
     depth_drops = 0
-    for key, value in status.items():
-        if key.startswith("dropped ") and key != "dropped total" and int(value):
-            reason = key.removeprefix("dropped ")
-            reasons[f"node: {reason}"] = int(value)
-            depth_drops += int(value) if reason.startswith("depth/image") else 0
-    if received is not None and "count pairs" in status:
+    for reason, count in status_drops(status).items():
+        if count:
+            reasons[f"node: {reason}"] = count
+            depth_drops += count if reason_topic(reason) == TOPICS["depth"] else 0
+    pairs = status_count(status, PAIRS)
+    if received is not None and pairs is not None:
         # ApproximateTime only emits a pair once a later message proves no better match can come.
-        waiting = int(received) - int(status["count pairs"]) - depth_drops
+        waiting = received - pairs - depth_drops
         if waiting > 0:
             reasons["end of bag: left in the node's pairing queue (no later message)"] = waiting
     lookahead = int(status.get("lookahead", "0"))
@@ -121,7 +128,7 @@ def analyse(bag: BagClip, record: ReplayRecord, namespace: str, baselines: tuple
     result = ReplayResult(
         inputs=record.published.get(DEPTH_TOPIC, 0), outputs=outputs,
         input_hz=_rate(list(record.depth_clock.values())),
-        output_hz=_rate([r.recv_ns for r in record.of(f"{namespace}/depth_sr/image")]),
+        output_hz=_rate([r.recv_ns for r in record.of(f"{namespace}/{TOPICS['output']}")]),
         drops=drops, node_status=status,
     )  # fmt: skip
     if not bag.has_gt or not outputs:

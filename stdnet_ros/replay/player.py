@@ -24,13 +24,15 @@ from sensor_msgs.msg import CameraInfo, Image
 from tqdm import tqdm
 
 from stdnet_ros.bags import BagClip
-from stdnet_ros.bags.messages import header_ns, restamped
+from stdnet_ros.bags.messages import restamped
 from stdnet_ros.bags.schema import DEPTH_TOPIC, RGB_INFO_TOPIC, RGB_TOPIC, TYPESTORE
+from stdnet_ros.conversion import header_ns
+from stdnet_ros.node.params import TOPICS
 from stdnet_ros.replay.node_process import NodeProcess
 from stdnet_ros.replay.record import DIAGNOSTICS, Received, ReplayRecord, node_status, settled
 
 INPUTS = {RGB_TOPIC: Image, DEPTH_TOPIC: Image, RGB_INFO_TOPIC: CameraInfo}
-OUTPUTS = {"depth_sr/image": Image, "depth_sr/confidence": Image, "depth_sr/camera_info": CameraInfo}
+OUTPUTS = {TOPICS["output"]: Image, TOPICS["confidence"]: Image, TOPICS["output_info"]: CameraInfo}
 
 
 class ReplayError(RuntimeError):
@@ -86,11 +88,11 @@ class Player:
 
     def outputs(self) -> int:
         with self._lock:
-            return len(self.record.of(f"{self.namespace}/depth_sr/image")) if self.record else 0
+            return len(self.record.of(f"{self.namespace}/{TOPICS['output']}")) if self.record else 0
 
     def connect(self, node: NodeProcess, timeout: float) -> None:
         """Wait until the node subscribes to every input and publishes its output (model loaded)."""
-        out_topic = f"{self.namespace}/depth_sr/image"
+        out_topic = f"{self.namespace}/{TOPICS['output']}"
         _wait(lambda: all(p.get_subscription_count() for p in self.pubs.values())
               and self.node.count_publishers(out_topic) > 0, timeout, node, "the node's topics")  # fmt: skip
         time.sleep(1.0)  # discovery is matched both ways; let the data paths settle before frame one

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from stdnet_ros.bags.schema import TYPESTORE
+from stdnet_ros.node.stats import OUT, PAIRS, reason_topic, status_count, status_drops
 
 DIAGNOSTICS = "/diagnostics"
 
@@ -51,13 +52,13 @@ def node_status(record: ReplayRecord, namespace: str, after_ns: int = 0) -> dict
 
 def settled(status: dict[str, str], received_outputs: int) -> bool:
     """Every pair the node formed has been published (and received here) or dropped with a reason."""
-    if "count pairs" not in status:
+    pairs = status_count(status, PAIRS)
+    if pairs is None:
         return False
-    # Drops after pairing carry no topic prefix (inference_busy, inference_error, size refusals).
-    after_pairing = sum(int(v) for k, v in status.items()
-                        if k.startswith("dropped ") and k != "dropped total" and ":" not in k)  # fmt: skip
-    out = int(status.get("count out", 0))
+    # Drops after pairing belong to no input (inference_busy, inference_error, size refusals).
+    after_pairing = sum(n for reason, n in status_drops(status).items() if reason_topic(reason) is None)
+    out = status_count(status, OUT) or 0
     held = int(status.get("lookahead", 0))  # the engine answers a frame only when L later ones came
-    return int(status["count pairs"]) <= out + after_pairing + held and received_outputs >= out
+    return pairs <= out + after_pairing + held and received_outputs >= out
 
 

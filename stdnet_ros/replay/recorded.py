@@ -15,14 +15,15 @@ from pathlib import Path
 from rosbags.rosbag2 import Reader
 
 from stdnet_ros.bags import BagError, open_bag
-from stdnet_ros.bags.messages import header_ns
 from stdnet_ros.bags.schema import DEPTH_TOPIC, IMAGE, TYPESTORE
 from stdnet_ros.bags.writer import check_target, staged_folder
+from stdnet_ros.conversion import header_ns
+from stdnet_ros.node.params import TOPICS
 from stdnet_ros.replay.analysis import ReplayResult, analyse
 from stdnet_ros.replay.record import DIAGNOSTICS, Received, ReplayRecord
 from stdnet_ros.replay.report import write_report
 
-OUTPUT_SUFFIX = "/depth_sr/image"
+OUTPUT_SUFFIX = "/" + TOPICS["output"]
 
 
 def record_from_bag(path: str | Path) -> tuple[ReplayRecord, str]:

@@ -18,7 +18,9 @@ from stdnet_ros.bags import BagClip
 from stdnet_ros.bags.schema import CAMERA_INFO, IMAGE, TYPESTORE
 from stdnet_ros.bags.writer import staged_bag
 from stdnet_ros.evaluation.baselines import upsample
-from stdnet_ros.replay.analysis import PERCENTILES, STDNET, ReplayResult, scored_frames
+from stdnet_ros.node.params import TOPICS
+from stdnet_ros.node.stats import PERCENTILES
+from stdnet_ros.replay.analysis import STDNET, ReplayResult, scored_frames
 from stdnet_ros.replay.record import DIAGNOSTICS, ReplayRecord
 
 SIDE_BY_SIDE = 4  # frames saved as PNG panels
@@ -135,8 +137,8 @@ def _panels(bag: BagClip, result: ReplayResult, folder: Path) -> None:
 
 def _output_bag(record: ReplayRecord, namespace: str, folder: Path) -> None:
     """What the node published, as DDS delivered it, logged at arrival time."""
-    types = {f"{namespace}/depth_sr/image": IMAGE, f"{namespace}/depth_sr/confidence": IMAGE,
-             f"{namespace}/depth_sr/camera_info": CAMERA_INFO,
+    types = {f"{namespace}/{TOPICS['output']}": IMAGE, f"{namespace}/{TOPICS['confidence']}": IMAGE,
+             f"{namespace}/{TOPICS['output_info']}": CAMERA_INFO,
              DIAGNOSTICS: "diagnostic_msgs/msg/DiagnosticArray"}
     with staged_bag(folder / "node_output_bag") as writer:
         conns = {}
