@@ -14,9 +14,11 @@ import pytest
 from std_msgs.msg import Header
 
 from stdnet_ros.conversion import header_ns
+from stdnet_ros.node.monitor import InputMonitor
 from stdnet_ros.node.pairing import (
     DROP_DUPLICATE_STAMP,
     DROP_QUEUE_OVERFLOW,
+    DROP_STREAM_RESTART,
     ApproximateTimePairer,
     available_implementations,
     make_pairer,
@@ -133,6 +135,64 @@ def test_every_message_is_paired_dropped_or_pending_exactly_once(impl: type) -> 
     assert len(seen) + sum(rec.pairer.pending()) == len(events)
     assert all(abs(header_ns(a) - header_ns(b)) < 8 * MS for a, b in rec.pairs)
     assert rec.pairs and rec.drops
+
+
+def _admitted(rec: Recorder, *events: tuple[int, Msg]) -> Recorder:
+    """Feed as the node does: the real InputMonitor spots a stamp going back, the pairer restarts."""
+    monitor = InputMonitor(started=0.0)
+    for index, msg in events:
+        stamp = header_ns(msg)
+        if any(p.reason == "stamp_backwards" for p in monitor.check(str(index), stamp, (1,), 0.0)):
+            rec.pairer.restart(index, stamp)
+        rec.pairer.add(index, msg)
+    return rec
+
+
+def _stream(first_ms: float, frames: int, depth_lag_ms: float) -> list[tuple[int, Msg]]:
+    """Each frame's RGB arrives before its depth, as the bag writer orders them."""
+    return [e for k in range(frames) for e in ((0, Msg(first_ms + 33 * k)),
+                                                (1, Msg(first_ms + 33 * k + depth_lag_ms)))]
+
+
+@IMPLS
+@pytest.mark.parametrize("lag_ms", [0.0, 4.0, -4.0])
+def test_a_looping_stream_loses_no_frame_at_the_restart(impl: type, lag_ms: float) -> None:
+    old_tail = [(0, Msg(1000 + 33 * 5, "rgb left unpaired")), (1, Msg(1000 + 33 * 6, "depth left unpaired"))]
+    loop = _stream(1000, 5, lag_ms)
+    rec = _admitted(Recorder(impl, queue_size=5, slop=0.010), *loop, *old_tail, *loop)
+    assert len(rec.pairs) == 10  # every frame of both passes
+    assert [(m.tag, r) for _, m, r in rec.drops] == [("rgb left unpaired", DROP_STREAM_RESTART),
+                                                    ("depth left unpaired", DROP_STREAM_RESTART)]
+    assert rec.pairer.pending() == (0, 0)
+
+
+@IMPLS
+def test_the_new_stream_may_lead_by_more_than_the_slop_on_one_input(impl: type) -> None:
+    old = _stream(1000, 3, 0.0)
+    new_rgb = [(0, Msg(1000)), (0, Msg(1033)), (0, Msg(1066))]  # all three before the first new depth
+    new_depth = [(1, Msg(1000)), (1, Msg(1033)), (1, Msg(1066))]
+    rec = _admitted(Recorder(impl, queue_size=5, slop=0.010), *old, *new_rgb, *new_depth)
+    assert len(rec.pairs) == 6 and rec.drops == [] and rec.pairer.pending() == (0, 0)
+
+
+@IMPLS
+def test_a_single_late_frame_costs_nothing_that_can_still_pair(impl: type) -> None:
+    rgb = [Msg(33 * k) for k in range(6)]
+    depth = [Msg(33 * k) for k in range(6)]
+    order = [(0, rgb[0]), (1, depth[0]), (0, rgb[1]), (1, depth[1]), (0, rgb[2]), (1, depth[2]),
+             (0, rgb[3]), (0, rgb[4]), (1, depth[4]), (1, depth[3]), (0, rgb[5]), (1, depth[5])]
+    rec = _admitted(Recorder(impl, queue_size=5, slop=0.010), *order)
+    pairs = sorted((header_ns(a), header_ns(b)) for a, b in rec.pairs)
+    assert pairs == [(33 * k * MS,) * 2 for k in range(6)]
+    assert rec.drops == []
+
+
+@IMPLS
+def test_restart_drops_only_what_the_old_stream_left(impl: type) -> None:
+    rec = Recorder(impl, slop=0.010).feed((0, Msg(500)), (0, Msg(900)), (1, Msg(950)))
+    rec.pairer.restart(1, 495 * MS)  # depth went back to 495 ms
+    assert sorted(header_ns(m) // MS for _, m, r in rec.drops if r == DROP_STREAM_RESTART) == [900, 950]
+    assert rec.pairer.pending() == (1, 0)  # the 500 ms RGB may still pair with the new depth
 
 
 def test_stdnet_pairer_matches_message_filters_on_random_streams() -> None:

@@ -15,6 +15,13 @@ Two implementations of one small interface (``add(index, msg)``, ``pending()``,
   importable (a ROS 2 install), adding what it lacks: drop reports, found by
   diffing its queues around each call.
 
+When an input's stamps go back (a looping bag, a clock jump) the node calls
+``restart``: the messages the old stream left waiting, stamped beyond the new
+one, are dropped as ``stream_restart``; what the new stream already queued on
+the other input (its first RGB usually arrives before its first depth) is
+kept, so no frame of the new stream is lost. ``add`` itself stays exactly
+message_filters' algorithm.
+
 Neither creates subscriptions: the node subscribes with its own QoS and calls
 ``add``, which avoids message_filters' ``Subscriber`` defaulting to reliable
 QoS and never matching best-effort sensor publishers.
@@ -33,6 +40,7 @@ DropCallback = Callable[[int, Any, str], None]
 
 DROP_QUEUE_OVERFLOW = "queue_overflow"  # evicted unpaired, its input's queue was full
 DROP_DUPLICATE_STAMP = "duplicate_stamp"  # replaced by a later message with the same stamp
+DROP_STREAM_RESTART = "stream_restart"  # left by the old stream when an input's stamps went back
 
 
 def _ignore_drop(index: int, msg: Any, reason: str) -> None:
@@ -45,16 +53,43 @@ class Pairer:
     name = ""
     _queues: Sequence[dict[int, Any]]  # set by each implementation
 
-    def __init__(self, queue_size: int, on_pair: PairCallback, on_drop: DropCallback | None) -> None:
+    def __init__(
+        self, queue_size: int, slop: float, on_pair: PairCallback, on_drop: DropCallback | None
+    ) -> None:
         if queue_size < 1:
             raise ValueError(f"queue_size must be >= 1, got {queue_size}")
         self._on_pair = on_pair
         self._on_drop = on_drop or _ignore_drop
         self._lock = threading.Lock()
+        self._slop_ns = int(slop * 1e9)  # as rclpy.duration.Duration(seconds=slop)
+        self._went_back = [False, False]  # this input restarted and the other has not followed yet
 
     def add(self, index: int, msg: Any) -> None:
         """Queue ``msg`` on input ``index`` (0 or 1) and emit a pair if one forms."""
         raise NotImplementedError
+
+    def restart(self, index: int, stamp: int) -> None:
+        """Input ``index`` went back to ``stamp`` (call before adding that message): drop the old stream.
+
+        Old means stamped beyond the new stream's first message by more than the
+        slop: nothing there can pair with the new stream until it catches up, and
+        then it would pair across streams. The other input's queue is left alone
+        when that input went back first: since then it has queued only messages
+        of the new stream (however far they lead), and its old ones went at its
+        own restart.
+        """
+        other = 1 - index
+        with self._lock:
+            keep_other, self._went_back[other] = self._went_back[other], False
+            self._went_back[index] = not keep_other
+            cutoff = stamp + self._slop_ns
+            dropped = []
+            for i, queue in enumerate(self._queues):
+                if i == other and keep_other:
+                    continue
+                for key in [k for k, m in queue.items() if header_ns(m) > cutoff]:
+                    dropped.append((i, queue.pop(key), DROP_STREAM_RESTART))
+        self._report(dropped, None)
 
     def _report(self, dropped: list[tuple[int, Any, str]], pair: Sequence[Any] | None) -> None:
         """Call back outside the lock, so a callback may use the pairer again."""
@@ -85,9 +120,8 @@ class ApproximateTimePairer(Pairer):
     def __init__(
         self, queue_size: int, slop: float, on_pair: PairCallback, on_drop: DropCallback | None = None
     ) -> None:
-        super().__init__(queue_size, on_pair, on_drop)
+        super().__init__(queue_size, slop, on_pair, on_drop)
         self._queue_size = queue_size
-        self._slop_ns = int(slop * 1e9)  # as rclpy.duration.Duration(seconds=slop)
         self._queues = ({}, {})
 
     def add(self, index: int, msg: Any) -> None:
@@ -122,7 +156,7 @@ class MessageFiltersPairer(Pairer):
     ) -> None:
         import message_filters  # only on a ROS 2 install
 
-        super().__init__(queue_size, on_pair, on_drop)
+        super().__init__(queue_size, slop, on_pair, on_drop)
         self._inputs = (message_filters.SimpleFilter(), message_filters.SimpleFilter())
         self._sync = message_filters.ApproximateTimeSynchronizer(list(self._inputs), queue_size, slop)
         self._sync.registerCallback(self._paired)

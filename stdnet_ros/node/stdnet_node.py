@@ -231,12 +231,13 @@ class StdnetNode(Node):
             self._camera_info = msg
 
     def _admit(self, index: int, topic: str, decoded: _Decoded) -> None:
-        """Continuity checks, then pairing; a stamp going back restarts pairing from this message."""
-        for problem in self.monitor.check(topic, header_ns(decoded), decoded.array.shape, decoded.received):
+        """Continuity checks, then pairing; a stamp going back starts a new stream from this message."""
+        stamp = header_ns(decoded)
+        for problem in self.monitor.check(topic, stamp, decoded.array.shape, decoded.received):
             self.stats.noted(input_reason(topic, problem.reason))
             self._warn(input_reason(topic, problem.reason), problem.detail)
             if problem.reason == "stamp_backwards":
-                self.pairer.clear("stream_restart")
+                self.pairer.restart(index, stamp)
         self.pairer.add(index, decoded)
 
     def _on_pair(self, rgb: _Decoded, depth: _Decoded) -> None:
