@@ -1,19 +1,23 @@
-"""Image <-> numpy conversion on real sensor_msgs messages (REP 117/118 depth, every RGB encoding)."""
+"""Image <-> numpy conversion on real sensor_msgs messages (REP 117/118 depth, every RGB encoding), and
+CameraInfo for a resized image."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 import pytest
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Header
 
 from stdnet_ros.conversion import (
     ImageFormatError,
+    camera_info_for,
     compressed_to_rgb,
     encode_depth,
     fill_image,
     image_to_depth,
     image_to_rgb,
+    resized_camera_info,
 )
 
 RNG = np.random.default_rng(0)
@@ -141,3 +145,39 @@ def test_garbage_compressed_data_raises() -> None:
 def test_encode_depth_rejects_unknown_encoding() -> None:
     with pytest.raises(ImageFormatError):
         encode_depth(np.ones((2, 2), np.float32), "8UC1")
+
+
+def _camera_info(width: int = 640, height: int = 480) -> CameraInfo:
+    info = CameraInfo(width=width, height=height, distortion_model="plumb_bob", d=[0.1, -0.2, 0.0, 0.0, 0.0])
+    info.k = [500.0, 0.0, 320.0, 0.0, 510.0, 240.0, 0.0, 0.0, 1.0]
+    info.p = [500.0, 0.0, 320.0, 7.0, 0.0, 510.0, 240.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height = 40, 20, 400, 300
+    info.header.frame_id = "rgb_optical"
+    return info
+
+
+def test_resized_camera_info_scales_intrinsics_and_roi_not_distortion() -> None:
+    info = _camera_info()
+    out = resized_camera_info(info, 320, 120)  # x 1/2, y 1/4
+    assert (out.width, out.height) == (320, 120)
+    assert list(out.k) == [250.0, 0.0, 160.0, 0.0, 127.5, 60.0, 0.0, 0.0, 1.0]
+    assert list(out.p) == [250.0, 0.0, 160.0, 3.5, 0.0, 127.5, 60.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    assert (out.roi.x_offset, out.roi.y_offset, out.roi.width, out.roi.height) == (20, 5, 200, 75)
+    assert list(out.d) == list(info.d) and out.distortion_model == "plumb_bob"
+    assert info.width == 640 and info.k[0] == 500.0 and info.roi.width == 400  # the input is untouched
+    with pytest.raises(ValueError, match="cannot rescale"):
+        resized_camera_info(_camera_info(0, 0), 320, 240)
+
+
+def test_camera_info_for_an_output_rescales_only_when_the_size_differs() -> None:
+    header = Header(frame_id="rgb_optical")
+    header.stamp.sec = 7
+    info = _camera_info()
+    same = camera_info_for(info, (640, 480), header)
+    assert same is not info and list(same.k) == list(info.k) and same.header.stamp.sec == 7
+    assert info.header.stamp.sec == 0  # the cached message is shared with later frames: never changed
+    resized = camera_info_for(info, (320, 240), header)
+    assert (resized.width, resized.height, resized.k[0]) == (320, 240, 250.0)
+    assert resized.header.stamp.sec == 7
+    uncalibrated = camera_info_for(_camera_info(0, 0), (320, 240), header)
+    assert (uncalibrated.width, uncalibrated.height) == (0, 0) and uncalibrated.header.stamp.sec == 7

@@ -1,0 +1,91 @@
+"""The node's frame pipeline without ROS: parameter values to an engine, RGB fitting, lookahead matching.
+
+Until now these ran only inside the DDS node tests; here they run on a real
+tiny STDNet, a real StreamingEngine and plain header objects.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from stdnet_ros.conversion import ImageFormatError
+from stdnet_ros.node.params import defaults
+from stdnet_ros.node.pipeline import FramePipeline, PairedInput, build_pipeline, fit_rgb, load_network
+
+H, W, SCALE = 4, 5, 4  # depth size; RGB is SCALE x
+
+
+def _pair(k: int, rgb_shape: tuple[int, int] = (H * SCALE, W * SCALE)) -> PairedInput:
+    """Frame ``k`` of a 10 Hz stream starting at 100 s; its header is just what the pipeline reads."""
+    ns = 100_000_000_000 + k * 100_000_000
+    rng = np.random.default_rng(k)
+    depth = (1.0 + rng.random((H, W))).astype(np.float32)
+    header = SimpleNamespace(stamp=SimpleNamespace(sec=ns // 10**9, nanosec=ns % 10**9), frame_id="depth")
+    return PairedInput(
+        rgb=rng.integers(0, 256, (*rgb_shape, 3), dtype=np.uint8), depth=depth, depth_header=header,
+        stamp_ns=ns, rgb_frame_id="rgb", depth_encoding="32FC1", camera_info=None, received=float(k),
+        paired_at=float(k), skew_s=0.0,
+    )
+
+
+def _pipeline(checkpoint: Path, **values: object) -> FramePipeline:
+    values = {**defaults(), "checkpoint": str(checkpoint), "device": "cpu", "precision": "fp32", **values}
+    return build_pipeline(load_network(values), values)
+
+
+def test_parameter_values_build_the_model_and_engine_they_name(tiny_checkpoint: Path) -> None:
+    values = {**defaults(), "checkpoint": str(tiny_checkpoint), "device": "cpu", "precision": "fp32",
+              "window": 4, "lookahead": 2}
+    model = load_network(values)
+    assert (model.meta.name, model.meta.scale) == ("tiny-test", 4)
+    assert (model.device, model.precision) == ("cpu", "fp32")
+    engine = build_pipeline(model, values).engine
+    assert (engine.window, engine.lookahead, engine.max_depth) == (4, 2, model.meta.max_depth)
+    assert build_pipeline(model, {**values, "max_depth": 3.0}).engine.max_depth == 3.0
+
+
+def test_each_output_carries_the_input_it_answers_lookahead_frames_later(tiny_checkpoint: Path) -> None:
+    pipeline = _pipeline(tiny_checkpoint, window=4, lookahead=2)
+    pairs = [_pair(k) for k in range(8)]
+    results = [pipeline.process(pair, queue_wait_s=0.001 * k) for k, pair in enumerate(pairs)]
+    assert results[:2] == [None, None]
+    for k, result in enumerate(results[2:], start=2):
+        assert result.source is pairs[k - 2]
+        assert result.queue_wait_s == pytest.approx(0.001 * (k - 2))
+        assert (result.window, result.lookahead) == (4, 2)
+        assert result.depth.shape == (H * SCALE, W * SCALE) and not result.rgb_resized
+    assert [r.window_fill for r in results[2:]] == [3, 4, 4, 4, 4, 4]
+
+
+def test_inputs_the_engine_dropped_are_not_kept(tiny_checkpoint: Path) -> None:
+    """A stamp going back resets the engine (its lookahead frames never come out): the map stays bounded."""
+    pipeline = _pipeline(tiny_checkpoint, window=3, lookahead=2)
+    for _ in range(4):
+        for k in range(5):
+            result = pipeline.process(_pair(k), 0.0)
+            assert result is None if k < 2 else result.source.stamp_ns == _pair(k - 2).stamp_ns
+            assert len(pipeline._pending) <= pipeline.engine.window + 1
+    assert pipeline.engine.resets == 3
+
+
+def test_fit_rgb_keeps_resizes_or_refuses() -> None:
+    rgb = np.zeros((16, 20, 3), np.uint8)
+    assert fit_rgb(rgb, (4, 5), 4, resize=False) == (rgb, False)
+    bigger, resized = fit_rgb(np.zeros((32, 40, 3), np.uint8), (4, 5), 4, resize=True)
+    assert bigger.shape == (16, 20, 3) and resized
+    smaller, resized = fit_rgb(np.zeros((8, 10, 3), np.uint8), (4, 5), 4, resize=True)
+    assert smaller.shape == (16, 20, 3) and resized
+    with pytest.raises(ImageFormatError, match=r"RGB is 40x32 but must be .* = 20x16") as err:
+        fit_rgb(np.zeros((32, 40, 3), np.uint8), (4, 5), 4, resize=False)
+    assert err.value.reason == "size_mismatch"
+
+
+def test_a_resized_rgb_is_reported_with_the_size_the_network_saw(tiny_checkpoint: Path) -> None:
+    result = _pipeline(tiny_checkpoint).process(_pair(0, rgb_shape=(24, 30)), 0.0)
+    assert result.rgb_resized and result.rgb_size == (W * SCALE, H * SCALE)
+    with pytest.raises(ImageFormatError):
+        _pipeline(tiny_checkpoint, resize_rgb=False).process(_pair(0, rgb_shape=(24, 30)), 0.0)
