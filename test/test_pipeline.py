@@ -64,12 +64,16 @@ def test_each_output_carries_the_input_it_answers_lookahead_frames_later(tiny_ch
 def test_inputs_the_engine_dropped_are_not_kept(tiny_checkpoint: Path) -> None:
     """A stamp going back resets the engine (its lookahead frames never come out): the map stays bounded."""
     pipeline = _pipeline(tiny_checkpoint, window=3, lookahead=2)
+    unanswered = []
     for _ in range(4):
         for k in range(5):
             result = pipeline.process(_pair(k), 0.0)
             assert result is None if k < 2 else result.source.stamp_ns == _pair(k - 2).stamp_ns
             assert len(pipeline._pending) <= pipeline.engine.window + 1
+            unanswered.append(pipeline.unanswered())
     assert pipeline.engine.resets == 3
+    # Each restart costs the two frames that waited for their lookahead, reported once, when found.
+    assert sum(unanswered) == 2 * 3 and unanswered[:5] == [0] * 5
 
 
 def test_fit_rgb_keeps_resizes_or_refuses() -> None:

@@ -115,6 +115,7 @@ class FramePipeline:
         self.engine = engine
         self.resize_rgb = resize_rgb
         self._pending: OrderedDict[float, tuple[PairedInput, float, tuple[int, int], bool]] = OrderedDict()
+        self._unanswered = 0  # inputs the engine dropped when it restarted its window, not yet reported
 
     def process(self, item: PairedInput, queue_wait_s: float) -> FrameResult | None:
         """Push one pair; return the output frame the engine produced (None while its lookahead fills)."""
@@ -133,16 +134,24 @@ class FramePipeline:
             reset_reason=out.reset_reason,
         )
 
+    def unanswered(self) -> int:
+        """Inputs found since the last call that will never get an output (the engine restarted
+        its window while they waited for their lookahead), so the node can count them as drops."""
+        count, self._unanswered = self._unanswered, 0
+        return count
+
     def _take(self, stamp: float) -> tuple[PairedInput, float, tuple[int, int], bool]:
         """The pending input for an output stamp; older pending inputs can no longer come out."""
         while self._pending:
             key, entry = self._pending.popitem(last=False)
             if key == stamp:
                 return entry
+            self._unanswered += 1
         raise RuntimeError(f"engine returned stamp {stamp:.9f}, which was never pushed (or already out)")
 
     def _trim(self) -> None:
         """Bound the map: the engine holds at most its window, so older inputs never come out."""
         while len(self._pending) > self.engine.window + 1:
             self._pending.popitem(last=False)
+            self._unanswered += 1
 

@@ -264,6 +264,8 @@ class StdnetNode(Node):
             self._warn(err.reason, f"refused a pair: {err}", error=True)
             return
         self._refused = None
+        if lost := self.pipeline.unanswered():
+            self.stats.dropped("window_restart", lost)
         if result is not None:
             self._publish(result)
 
