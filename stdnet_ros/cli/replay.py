@@ -24,6 +24,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--checkpoint", help="model file for the node (default: the embedded default model)")
     parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE",
                         help="a node parameter override, as after --ros-args -p (repeatable)")
+    parser.add_argument("--loop", type=int, default=1, metavar="N",
+                        help="play the bag N times back to back, stamps jumping back at each pass as with "
+                        "ros2 bag play --loop: a soak run; the report adds memory, latency and drops "
+                        "over time")
     parser.add_argument("--startup-timeout", type=float, default=180.0, help="seconds to wait for the node")
     parser.set_defaults(func=run)  # fmt: skip
 
@@ -36,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or args.bag.with_name(args.bag.name + "-report")
     params = [*args.param, *([f"checkpoint:={args.checkpoint}"] if args.checkpoint else [])]
     try:
-        _, text = replay(args.bag, out, args.rate, args.params_file, tuple(params), args.startup_timeout)
+        _, text = replay(args.bag, out, args.rate, args.params_file, tuple(params), args.startup_timeout,
+                         loops=args.loop)
     except (BagError, ReplayError, FileNotFoundError, ValueError) as err:
         print(f"stdnet-ros replay: error: {err}", file=sys.stderr)
         return 2

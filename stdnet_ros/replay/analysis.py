@@ -34,6 +34,7 @@ STDNET = "STDNet (live node)"
 @dataclass
 class Output:
     bag_stamp_ns: int  # the depth stamp in the bag this output answers
+    received_ns: int  # arrival at the recorder (wall clock)
     latency_s: float  # depth stamp on the replay clock -> arrival at the recorder
     depth: np.ndarray  # (H, W) metres, NaN invalid
 
@@ -66,7 +67,7 @@ def decode_outputs(record: ReplayRecord, namespace: str) -> tuple[list[Output], 
             unknown += 1
             continue
         latency = (received.recv_ns - record.depth_clock[stamp]) / 1e9
-        outputs.append(Output(record.depth_stamps[stamp], latency, image_to_depth(msg)))
+        outputs.append(Output(record.depth_stamps[stamp], received.recv_ns, latency, image_to_depth(msg)))
     return outputs, unknown
 
 

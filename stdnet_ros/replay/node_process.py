@@ -1,7 +1,8 @@
 """Start ``stdnet_node`` in its own process with the bag's topics remapped onto its inputs.
 
 The replay measures the node exactly as deployed: its own interpreter, its
-own executor and worker threads, talking to the player only over DDS.
+own executor and worker threads, talking to the player only over DDS; and, for
+a soak run, its resident memory as the kernel counts it.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from stdnet_ros.bags.schema import DEPTH_TOPIC, RGB_INFO_TOPIC, RGB_TOPIC
@@ -42,6 +45,15 @@ class NodeProcess:
     def exited(self) -> int | None:
         return self.proc.poll()
 
+    def resident_bytes(self) -> int | None:
+        """The process's resident set size (VmRSS), or None once it is gone or off Linux."""
+        try:
+            status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        except OSError:
+            return None
+        line = next((x for x in status.splitlines() if x.startswith("VmRSS:")), None)
+        return None if line is None else int(line.split()[1]) * 1024  # reported in kB
+
     def log_tail(self, lines: int = 15) -> str:
         self._log.flush()
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -57,3 +69,29 @@ class NodeProcess:
             code = self.proc.wait()
         self._log.close()
         return code
+
+
+class MemorySampler:
+    """Samples a node's resident memory every ``period_s`` on a thread, into ``samples``."""
+
+    def __init__(self, node: NodeProcess, samples: list[tuple[int, int]], period_s: float = 1.0) -> None:
+        self._node = node
+        self._samples = samples
+        self._period_s = period_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            if (rss := self._node.resident_bytes()) is not None:
+                self._samples.append((time.time_ns(), rss))
+            if self._stop.wait(self._period_s):
+                return

@@ -7,6 +7,11 @@ which would make stamp-to-output latency meaningless) but never scaled, so
 the offsets between the sensors and the node's pairing see what was
 recorded at any rate. Latency is measured from the moment a depth stamp
 falls on the replay clock: at rate 1.0 that is the stamp itself.
+
+With ``loops`` > 1 the bag is played again right after itself, one frame
+period later, as ``ros2 bag play --loop`` does: each pass repeats the first
+pass's stamps (the node sees them jump back), moved by ``pass`` nanoseconds so
+every published stamp still names one message of one pass.
 """
 
 from __future__ import annotations
@@ -97,32 +102,41 @@ class Player:
               and self.node.count_publishers(out_topic) > 0, timeout, node, "the node's topics")  # fmt: skip
         time.sleep(1.0)  # discovery is matched both ways; let the data paths settle before frame one
 
-    def play(self, rate: float, node: NodeProcess, progress: bool = True) -> ReplayRecord:
-        """Publish every input message at ``rate`` x recorded speed; returns the (still filling) record."""
-        record = ReplayRecord(rate)
+    def play(self, rate: float, node: NodeProcess, progress: bool = True, loops: int = 1) -> ReplayRecord:
+        """Publish every input message ``loops`` times at ``rate`` x recorded speed; returns the (still
+        filling) record."""
+        record = ReplayRecord(rate, loops=loops)
         with self._lock:
             self.record = record
-        total = sum(self.bag.counts[t] for t in self.pubs)
+        total = sum(self.bag.counts[t] for t in self.pubs) * loops
         start = time.time_ns() + 100_000_000
         record.started_ns = start
         first: int | None = None
+        last = 0
+        loop_ns = 0  # log time from one pass to the next, known once the first pass is out
         bar = tqdm(total=total, desc=f"replaying x{rate:g}", unit="msg", disable=not progress)
         with bar:
-            for topic, log_ns, msg in self.bag.messages(tuple(self.pubs)):
-                first = log_ns if first is None else first
-                at = start + round((log_ns - first) / rate)
-                stamp = header_ns(msg) + start - first
-                if (delay := (at - time.time_ns()) / 1e9) > 0:
-                    time.sleep(delay)
-                if node.exited() is not None:
-                    raise ReplayError(f"the node died during the replay:\n{node.log_tail()}")
-                raw = TYPESTORE.serialize_cdr(restamped(msg, stamp), msg.__msgtype__)
-                self.pubs[topic].publish(bytes(raw))
-                record.published[topic] = record.published.get(topic, 0) + 1
-                if topic == DEPTH_TOPIC:
-                    record.depth_stamps[stamp] = header_ns(msg)
-                    record.depth_clock[stamp] = start + round((header_ns(msg) - first) / rate)
-                bar.update()
+            for n in range(loops):
+                if n == 1:
+                    depth = max(self.bag.counts[DEPTH_TOPIC] - 1, 1)
+                    loop_ns = (last - first) + (last - first) // depth  # one frame period between passes
+                for topic, log_ns, msg in self.bag.messages(tuple(self.pubs)):
+                    first = log_ns if first is None else first
+                    last = max(last, log_ns)
+                    shift = n * loop_ns - first
+                    at = start + round((log_ns + shift) / rate)
+                    stamp = header_ns(msg) + start - first + n
+                    if (delay := (at - time.time_ns()) / 1e9) > 0:
+                        time.sleep(delay)
+                    if node.exited() is not None:
+                        raise ReplayError(f"the node died during the replay:\n{node.log_tail()}")
+                    raw = TYPESTORE.serialize_cdr(restamped(msg, stamp), msg.__msgtype__)
+                    self.pubs[topic].publish(bytes(raw))
+                    record.published[topic] = record.published.get(topic, 0) + 1
+                    if topic == DEPTH_TOPIC:
+                        record.depth_stamps[stamp] = header_ns(msg)
+                        record.depth_clock[stamp] = start + round((header_ns(msg) + shift) / rate)
+                    bar.update()
         record.finished_ns = time.time_ns()
         return record
 

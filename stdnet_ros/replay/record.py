@@ -6,6 +6,7 @@ Filled by the player over DDS, or read from a ``ros2 bag record`` bag
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from stdnet_ros.bags.schema import TYPESTORE
@@ -26,6 +27,7 @@ class ReplayRecord:
     """Everything the player saw: what it sent and what came back."""
 
     rate: float
+    loops: int = 1  # passes through the bag
     published: dict[str, int] = field(default_factory=dict)
     depth_stamps: dict[int, int] = field(default_factory=dict)  # replayed stamp ns -> bag stamp ns
     depth_clock: dict[int, int] = field(default_factory=dict)  # replayed stamp ns -> its replay-clock ns
@@ -33,9 +35,19 @@ class ReplayRecord:
     started_ns: int = 0
     finished_ns: int = 0  # last input published
     node_exit: int | None = None
+    memory: list[tuple[int, int]] = field(default_factory=list)  # (wall ns, node resident bytes)
 
     def of(self, topic: str) -> list[Received]:
         return [r for r in self.received if r.topic == topic]
+
+
+def _status(received: Received, namespace: str) -> dict[str, str] | None:
+    """The node's key/values in one /diagnostics message, if it holds the node's status."""
+    msg = TYPESTORE.deserialize_cdr(received.raw, "diagnostic_msgs/msg/DiagnosticArray")
+    for status in msg.status:
+        if status.name.startswith(f"{namespace}/"):
+            return {kv.key: kv.value for kv in status.values} | {"_message": status.message}
+    return None
 
 
 def node_status(record: ReplayRecord, namespace: str, after_ns: int = 0) -> dict[str, str]:
@@ -43,11 +55,16 @@ def node_status(record: ReplayRecord, namespace: str, after_ns: int = 0) -> dict
     for received in reversed(record.of(DIAGNOSTICS)):
         if received.recv_ns < after_ns:
             break
-        msg = TYPESTORE.deserialize_cdr(received.raw, "diagnostic_msgs/msg/DiagnosticArray")
-        for status in msg.status:
-            if status.name.startswith(f"{namespace}/"):
-                return {kv.key: kv.value for kv in status.values} | {"_message": status.message}
+        if (status := _status(received, namespace)) is not None:
+            return status
     return {}
+
+
+def node_statuses(record: ReplayRecord, namespace: str) -> Iterator[tuple[int, dict[str, str]]]:
+    """(arrival ns, key/values) of every /diagnostics status the node sent, in arrival order."""
+    for received in record.of(DIAGNOSTICS):
+        if (status := _status(received, namespace)) is not None:
+            yield received.recv_ns, status
 
 
 def settled(status: dict[str, str], received_outputs: int) -> bool:

@@ -22,6 +22,7 @@ from stdnet_ros.node.params import TOPICS
 from stdnet_ros.node.stats import PERCENTILES
 from stdnet_ros.replay.analysis import STDNET, ReplayResult, scored_frames
 from stdnet_ros.replay.record import DIAGNOSTICS, ReplayRecord
+from stdnet_ros.replay.soak import plot_soak, soak, soak_lines
 
 SIDE_BY_SIDE = 4  # frames saved as PNG panels
 GIF_PANEL_WIDTH = 240
@@ -153,8 +154,14 @@ def write_report(folder: Path, bag: BagClip, record: ReplayRecord, result: Repla
                  namespace: str) -> str:
     """Fill ``folder`` (existing, empty but for the node log) and return the Markdown summary."""
     text = summary_text(result, bag, record.rate)
+    summary = _json(result, record.rate)
+    if record.loops > 1:
+        run = soak(record, result.outputs, namespace, result.node_status)
+        text += "\n" + "\n".join(soak_lines(run)) + "\n"
+        summary["soak"] = run.as_json()
+        plot_soak(run, folder / "soak.png")
     (folder / "summary.md").write_text(text)
-    (folder / "summary.json").write_text(json.dumps(_json(result, record.rate), indent=2))
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2))
     _output_bag(record, namespace, folder)
     if result.outputs:
         _plots(result, folder)

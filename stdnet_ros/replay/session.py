@@ -14,7 +14,7 @@ from stdnet_ros.bags import open_bag
 from stdnet_ros.bags.schema import DEPTH_TOPIC
 from stdnet_ros.bags.writer import check_target, staged_folder
 from stdnet_ros.replay.analysis import ReplayResult, analyse
-from stdnet_ros.replay.node_process import NODE_NAMESPACE, NodeProcess, node_command
+from stdnet_ros.replay.node_process import NODE_NAMESPACE, MemorySampler, NodeProcess, node_command
 from stdnet_ros.replay.player import Player
 from stdnet_ros.replay.report import write_report
 
@@ -30,11 +30,15 @@ def replay(
     startup_timeout_s: float = 180.0,
     idle_s: float = 5.0,
     progress: bool = True,
+    loops: int = 1,
 ) -> tuple[ReplayResult, str]:
-    """Replay ``bag_path`` through a fresh node process; returns the result and the Markdown summary."""
+    """Replay ``bag_path`` ``loops`` times through a fresh node process; returns the result and the
+    Markdown summary."""
     out = Path(out)
     if not rate > 0:
         raise ValueError(f"rate must be positive, got {rate}")
+    if loops < 1:
+        raise ValueError(f"loops must be at least 1, got {loops}")
     bag = open_bag(bag_path)
     check_target(out)
     if params_file is not None and not Path(params_file).is_file():
@@ -46,8 +50,11 @@ def replay(
             player = Player(bag, NODE_NAMESPACE)
             log.info("waiting for the node (model loading) ...")
             player.connect(node, startup_timeout_s)
-            record = player.play(rate, node, progress)
-            player.drain(record.published.get(DEPTH_TOPIC, 0), idle_s, timeout=120.0)
+            memory: list[tuple[int, int]] = []
+            with MemorySampler(node, memory):
+                record = player.play(rate, node, progress, loops)
+                player.drain(record.published.get(DEPTH_TOPIC, 0), idle_s, timeout=120.0)
+            record.memory = memory
         finally:
             node_exit = node.stop()
             if player is not None:
