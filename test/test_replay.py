@@ -89,6 +89,11 @@ def test_a_looping_bag_loses_no_frame_and_the_soak_report_says_so(bag: Path, tin
     assert 0 < soak["resident_after_warm_up_mb"] <= soak["resident_peak_mb"]
     assert soak["growth_mb"] < 50 and sum(s["outputs"] for s in soak["slices"]) == outputs
     assert (report / "soak.png").stat().st_size > 0
+    # Only the first pass is kept whole and scored: a 10,000-frame soak must not hold every image.
+    assert summary["scores"]["guided"]["frames"] == FRAMES
+    with Reader(report / "node_output_bag") as reader:
+        kept = [c.msgcount for c in reader.connections if c.topic.endswith("depth_sr/image")]
+    assert kept == [FRAMES]
     assert "## Soak: 3 passes" in (report / "summary.md").read_text()
 
 

@@ -36,7 +36,7 @@ class Output:
     bag_stamp_ns: int  # the depth stamp in the bag this output answers
     received_ns: int  # arrival at the recorder (wall clock)
     latency_s: float  # depth stamp on the replay clock -> arrival at the recorder
-    depth: np.ndarray  # (H, W) metres, NaN invalid
+    depth: np.ndarray | None  # (H, W) metres, NaN invalid; None where a soak pass kept only the stamp
 
 
 @dataclass
@@ -61,13 +61,14 @@ def decode_outputs(record: ReplayRecord, namespace: str) -> tuple[list[Output], 
     """The node's depth outputs matched to bag stamps, and how many matched no published depth."""
     outputs, unknown = [], 0
     for received in record.of(f"{namespace}/{TOPICS['output']}"):
-        msg = TYPESTORE.deserialize_cdr(received.raw, IMAGE)
-        stamp = header_ns(msg)
+        msg = None if received.raw is None else TYPESTORE.deserialize_cdr(received.raw, IMAGE)
+        stamp = received.stamp_ns if msg is None else header_ns(msg)
         if stamp not in record.depth_stamps:
             unknown += 1
             continue
         latency = (received.recv_ns - record.depth_clock[stamp]) / 1e9
-        outputs.append(Output(record.depth_stamps[stamp], received.recv_ns, latency, image_to_depth(msg)))
+        depth = None if msg is None else image_to_depth(msg)
+        outputs.append(Output(record.depth_stamps[stamp], received.recv_ns, latency, depth))
     return outputs, unknown
 
 
@@ -103,8 +104,8 @@ def _rate(times_ns: list[int]) -> float:
 
 
 def scored_frames(bag: BagClip, outputs: list[Output]) -> Iterator[tuple[Frame, Output]]:
-    """Bag frames that have an output, in order, with it."""
-    by_stamp = {o.bag_stamp_ns: o for o in outputs}
+    """Bag frames that have an output kept whole, in order, with it (in a soak run: the first pass's)."""
+    by_stamp = {o.bag_stamp_ns: o for o in outputs if o.depth is not None}
     for ns, frame in bag.stamped_frames():
         if (out := by_stamp.get(ns)) is not None:
             yield frame, out

@@ -30,14 +30,15 @@ from tqdm import tqdm
 
 from stdnet_ros.bags import BagClip
 from stdnet_ros.bags.messages import restamped
-from stdnet_ros.bags.schema import DEPTH_TOPIC, RGB_INFO_TOPIC, RGB_TOPIC, TYPESTORE
+from stdnet_ros.bags.schema import CAMERA_INFO, DEPTH_TOPIC, IMAGE, RGB_INFO_TOPIC, RGB_TOPIC, TYPESTORE
 from stdnet_ros.conversion import header_ns
 from stdnet_ros.node.params import TOPICS
 from stdnet_ros.replay.node_process import NodeProcess
 from stdnet_ros.replay.record import DIAGNOSTICS, Received, ReplayRecord, node_status, settled
 
 INPUTS = {RGB_TOPIC: Image, DEPTH_TOPIC: Image, RGB_INFO_TOPIC: CameraInfo}
-OUTPUTS = {TOPICS["output"]: Image, TOPICS["confidence"]: Image, TOPICS["output_info"]: CameraInfo}
+OUTPUTS = {TOPICS["output"]: IMAGE, TOPICS["confidence"]: IMAGE, TOPICS["output_info"]: CAMERA_INFO}
+_CLASSES = {IMAGE: Image, CAMERA_INFO: CameraInfo}
 
 
 class ReplayError(RuntimeError):
@@ -70,8 +71,9 @@ class Player:
         self.record: ReplayRecord | None = None
         sensor = QoSProfile(**{"history": qos_profile_sensor_data.history, "depth": 200,
                                "reliability": ReliabilityPolicy.BEST_EFFORT})  # fmt: skip
-        self.output_topics = {f"{namespace}/{name}": cls for name, cls in OUTPUTS.items()}
-        for topic, cls in [*self.output_topics.items(), (DIAGNOSTICS, DiagnosticArray)]:
+        self.output_topics = {f"{namespace}/{name}": msgtype for name, msgtype in OUTPUTS.items()}
+        for topic, cls in [*((t, _CLASSES[m]) for t, m in self.output_topics.items()),
+                           (DIAGNOSTICS, DiagnosticArray)]:  # fmt: skip
             self.node.create_subscription(cls, topic, self._recorder(topic), sensor, raw=True)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
@@ -83,11 +85,20 @@ class Player:
             self.executor.spin()
 
     def _recorder(self, topic: str) -> Callable[[bytes], None]:
+        msgtype = self.output_topics.get(topic)
+
         def on_message(raw: bytes) -> None:
             now = time.time_ns()
             with self._lock:
-                if self.record is not None:
-                    self.record.received.append(Received(topic, now, raw))
+                record = self.record
+                if record is None:
+                    return
+                received = Received(topic, now, raw)
+                if msgtype and record.loops > 1:
+                    stamp = header_ns(TYPESTORE.deserialize_cdr(raw, msgtype))
+                    if not record.keeps_payload(stamp):
+                        received = Received(topic, now, None, stamp)
+                record.received.append(received)
 
         return on_message
 
@@ -134,6 +145,7 @@ class Player:
                     self.pubs[topic].publish(bytes(raw))
                     record.published[topic] = record.published.get(topic, 0) + 1
                     if topic == DEPTH_TOPIC:
+                        record.passes[stamp] = n
                         record.depth_stamps[stamp] = header_ns(msg)
                         record.depth_clock[stamp] = start + round((header_ns(msg) + shift) / rate)
                     bar.update()

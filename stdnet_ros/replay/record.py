@@ -19,7 +19,8 @@ DIAGNOSTICS = "/diagnostics"
 class Received:
     topic: str  # absolute
     recv_ns: int  # wall clock at the recorder
-    raw: bytes  # CDR, as DDS delivered it
+    raw: bytes | None  # CDR, as DDS delivered it; None for a soak pass kept as its stamp only
+    stamp_ns: int | None = None  # the header stamp, set where raw is not kept
 
 
 @dataclass
@@ -28,6 +29,7 @@ class ReplayRecord:
 
     rate: float
     loops: int = 1  # passes through the bag
+    passes: dict[int, int] = field(default_factory=dict)  # replayed depth stamp ns -> its pass (from 0)
     published: dict[str, int] = field(default_factory=dict)
     depth_stamps: dict[int, int] = field(default_factory=dict)  # replayed stamp ns -> bag stamp ns
     depth_clock: dict[int, int] = field(default_factory=dict)  # replayed stamp ns -> its replay-clock ns
@@ -39,6 +41,11 @@ class ReplayRecord:
 
     def of(self, topic: str) -> list[Received]:
         return [r for r in self.received if r.topic == topic]
+
+    def keeps_payload(self, stamp_ns: int) -> bool:
+        """Whether an output stamped ``stamp_ns`` is kept whole: in a soak run only the first pass is
+        (it is what gets scored; 10,000 outputs would hold gigabytes)."""
+        return self.passes.get(stamp_ns, 0) == 0
 
 
 def _status(received: Received, namespace: str) -> dict[str, str] | None:

@@ -144,6 +144,8 @@ def _output_bag(record: ReplayRecord, namespace: str, folder: Path) -> None:
     with staged_bag(folder / "node_output_bag") as writer:
         conns = {}
         for received in record.received:
+            if received.raw is None:
+                continue
             topic = received.topic
             if topic not in conns:
                 conns[topic] = writer.add_connection(topic, types[topic], typestore=TYPESTORE)

@@ -71,13 +71,9 @@ class Soak:
 
 def _warm_up_ns(record: ReplayRecord) -> int:
     """Replay-clock time the second pass began (a tenth of the run for a single pass)."""
-    if record.loops > 1:
-        # Pass n's stamps are the first pass's moved by n ns: the offset identifies the pass.
-        offsets = {stamp: stamp - bag for stamp, bag in record.depth_stamps.items()}
-        base = min(offsets.values())
-        second = [record.depth_clock[s] for s, off in offsets.items() if off - base == 1]
-        if second:
-            return min(second)
+    second = [record.depth_clock[stamp] for stamp, n in record.passes.items() if n == 1]
+    if second:
+        return min(second)
     return record.started_ns + (record.finished_ns - record.started_ns) // SLICES
 
 
