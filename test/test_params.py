@@ -32,7 +32,7 @@ def test_table_is_self_consistent() -> None:
         ("window", "7", "must be int"),
         ("publish_confidence", 1, "must be bool"),
         ("slop", -0.1, "[0.0001"),
-        ("lookahead", 7, "smaller than window"),
+        ("lookahead", 32, "[0, 31]"),
         ("nope", 1, "unknown parameter"),
     ],
 )
@@ -45,6 +45,8 @@ def test_integers_are_accepted_for_float_parameters() -> None:
     assert validate("max_depth", 10) is None
     assert validate("window", 3, {"lookahead": 2}) is None
     assert "smaller" in validate("window", 3, {"lookahead": 3})
+    assert "smaller" in validate("lookahead", 7, {"window": 7})
+    assert validate("lookahead", 7) is None  # window 0: the checkpoint's, checked when the engine is built
 
 
 def test_bad_config_files_name_their_problems(tmp_path: Path) -> None:

@@ -46,6 +46,7 @@ def test_parameter_values_build_the_model_and_engine_they_name(tiny_checkpoint: 
     engine = build_pipeline(model, values).engine
     assert (engine.window, engine.lookahead, engine.max_depth) == (4, 2, model.meta.max_depth)
     assert build_pipeline(model, {**values, "max_depth": 3.0}).engine.max_depth == 3.0
+    assert build_pipeline(model, {**values, "window": 0}).engine.window == model.meta.window  # its own
 
 
 def test_each_output_carries_the_input_it_answers_lookahead_frames_later(tiny_checkpoint: Path) -> None:

@@ -50,8 +50,8 @@ PARAMS: tuple[Param, ...] = (
           low=4, high=16, step=4),
     Param("max_depth", 0.0, "Depth in metres that the network sees as 1.0; 0 = the checkpoint's",
           apply="engine", low=0.0, high=1000.0),
-    Param("window", 7, "Frames the network sees at once (7 as in training)", apply="engine", low=1, high=32,
-          step=1),
+    Param("window", 0, "Frames the network sees at once; 0 = the checkpoint's (what it was trained for)",
+          apply="engine", low=0, high=32, step=1),
     Param("lookahead", 0, "Future frames each output waits for (latency in frames); < window",
           apply="engine", low=0, high=31, step=1),
     Param("max_gap_s", 5.0, "A stamp gap longer than this restarts the engine's window", apply="engine",
@@ -110,7 +110,7 @@ def validate(name: str, value: Any, others: dict[str, Any] | None = None) -> str
     if name == "scale" and value not in SCALES:
         return f"scale must be one of {SCALES}, got {value}"
     merged = {**defaults(), **(others or {}), name: value}
-    if merged["lookahead"] >= merged["window"]:
+    if merged["window"] and merged["lookahead"] >= merged["window"]:
         return f"lookahead ({merged['lookahead']}) must be smaller than window ({merged['window']})"
     return None
 
