@@ -18,6 +18,7 @@ from stdnet_ros.bags import BagError, Timing, write_bag
 from stdnet_ros.data.synthetic import generate_clip
 
 DEMO_SEED = 2024
+DEPTH_HZ = 10.0  # a typical ToF camera runs at 5-30 Hz beside a 30 Hz colour camera
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,9 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("stdnet-demo"),
                         help="parent folder; each run writes a new timestamped folder inside")
-    parser.add_argument("--frames", type=int, default=90, help="clip length (30 frames = 1 s)")
+    parser.add_argument("--frames", type=int, default=150, help="clip length in colour frames (30 = 1 s)")
     parser.add_argument("--size", type=int, nargs=2, default=[240, 320], metavar=("H", "W"), help="RGB size")
     parser.add_argument("--rate", type=float, default=1.0, help="playback speed; 1.0 = live")
+    parser.add_argument("--depth-hz", type=float, default=DEPTH_HZ,
+                        help="ToF frame rate in the bag (the colour camera runs at 30 Hz)")
     parser.add_argument("--checkpoint", help="model file (default: the embedded default model)")
     parser.set_defaults(func=run)  # fmt: skip
 
@@ -59,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         folder.mkdir(parents=True)
         print(f"[1/2] rendering {args.frames} synthetic frames ({width}x{height}) into a bag ...", flush=True)
         clip = generate_clip(DEMO_SEED, args.frames, height=height, width=width, scale=4)
-        bag = write_bag(clip, folder / "synthetic_bag", timing=Timing(seed=DEMO_SEED), progress=True)
+        timing = Timing(depth_hz=args.depth_hz, seed=DEMO_SEED)
+        bag = write_bag(clip, folder / "synthetic_bag", timing=timing, progress=True)
         print(f"[2/2] replaying {bag} through stdnet_node at x{args.rate:g} ...", flush=True)
         params = (f"checkpoint:={args.checkpoint}",) if args.checkpoint else ()
         _, text = replay(bag, folder / "report", args.rate, params=params)

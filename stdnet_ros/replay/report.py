@@ -39,6 +39,10 @@ def summary_text(result: ReplayResult, bag: BagClip, rate: float) -> str:
     """The Markdown summary (also what the CLI prints)."""
     lat = result.latency_ms()
     lines = [f"# Replay of `{bag.path.name}` at x{rate:g}", ""]
+    answered = len(result.outputs) / result.inputs if result.inputs else 0.0
+    lines += [f"**Answered {len(result.outputs)} of {result.inputs} depth frames ({100 * answered:.0f}%) "
+              f"arriving at {result.input_hz:.1f} Hz; latency p50 {lat[50]:.0f} ms, p95 {lat[95]:.0f} ms.**",
+              ""]  # fmt: skip
     if result.scores:
         frames = next(iter(result.scores.values())).frames
         lines += [f"Accuracy against ground truth over the {frames} frames the node answered "
