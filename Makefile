@@ -1,5 +1,7 @@
 # The two commands of the README: `make demo` and `make test`.
 VENV ?= .venv
+# ROS 2 tools wheels (launch, ros2cli, message_filters; not on PyPI): installed where present.
+ROS_WHEELS ?= ../shared/ros-wheels
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
@@ -13,16 +15,17 @@ $(STAMP): requirements.txt requirements-dev.txt setup.py
 	touch $(STAMP)
 
 setup: $(STAMP)
+	scripts/setup_ros_tools.sh $(VENV) $(ROS_WHEELS)
 
-demo: $(STAMP)
+demo: setup
 	$(VENV)/bin/stdnet-ros demo
 
-test: $(STAMP)
-	$(VENV)/bin/ruff check stdnet_ros test launch
+test: setup
+	$(VENV)/bin/ruff check stdnet_ros test launch scripts
 	$(PY) -m pytest -q test
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check stdnet_ros test launch
+	$(VENV)/bin/ruff check stdnet_ros test launch scripts
 
 bench: $(STAMP)
 	$(VENV)/bin/stdnet-ros bench
