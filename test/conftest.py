@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ros_tools import activate
 
 # One thread per test process and per node it starts: the suite's tensors are tiny, and on a
 # 2-core machine several processes each spinning two OpenMP threads slow each other tenfold.
@@ -23,6 +24,13 @@ def ros_domain_id() -> int:
     os.environ["ROS_DOMAIN_ID"] = str(domain)
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     return domain
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ros_tools_environment() -> None:
+    """Where the ROS 2 tools wheels are installed, what `source .venv/bin/activate` sets (PATH,
+    AMENT_PREFIX_PATH), so `ros2 launch`/`ros2 run` work under a bare `.venv/bin/python -m pytest`."""
+    activate()
 
 
 @pytest.fixture(scope="session")

@@ -110,22 +110,26 @@ def wait_for(predicate: Callable[[], Any], timeout: float, step: float = 0.02) -
 class Probe:
     """Publishes the node's inputs and records its outputs, spinning its own executor thread."""
 
-    def __init__(self, namespace: str, extra_nodes: tuple[Node, ...] = (), context: Any = None) -> None:
+    def __init__(self, namespace: str, extra_nodes: tuple[Node, ...] = (), context: Any = None,
+                 remap: dict[str, str] | None = None) -> None:
+        """``remap``: the node's topic -> the name it was remapped to (as ``ros2 launch ... rgb_topic:=``)."""
         self.context = context
         self.node = rclpy.create_node("probe", namespace=namespace, context=context)
         qos = qos_profile_sensor_data
         n = self.node
-        self.pub_rgb = n.create_publisher(Image, "rgb/image", qos)
-        self.pub_rgb_compressed = n.create_publisher(CompressedImage, "rgb/compressed", qos)
-        self.pub_info = n.create_publisher(CameraInfo, "rgb/camera_info", qos)
-        self.pub_depth = n.create_publisher(Image, "depth/image", qos)
+        self._remap = remap or {}
+        t = self.topic
+        self.pub_rgb = n.create_publisher(Image, t("rgb/image"), qos)
+        self.pub_rgb_compressed = n.create_publisher(CompressedImage, t("rgb/compressed"), qos)
+        self.pub_info = n.create_publisher(CameraInfo, t("rgb/camera_info"), qos)
+        self.pub_depth = n.create_publisher(Image, t("depth/image"), qos)
         self.outputs: list[Image] = []
         self.infos: list[CameraInfo] = []
         self.confidences: list[Image] = []
         self.diagnostics: list[DiagnosticArray] = []
-        n.create_subscription(Image, "depth_sr/image", self.outputs.append, qos)
-        n.create_subscription(CameraInfo, "depth_sr/camera_info", self.infos.append, qos)
-        n.create_subscription(Image, "depth_sr/confidence", self.confidences.append, qos)
+        n.create_subscription(Image, t("depth_sr/image"), self.outputs.append, qos)
+        n.create_subscription(CameraInfo, t("depth_sr/camera_info"), self.infos.append, qos)
+        n.create_subscription(Image, t("depth_sr/confidence"), self.confidences.append, qos)
         n.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         self._namespace = namespace
         self.executor = SingleThreadedExecutor(context=context)
@@ -133,6 +137,10 @@ class Probe:
             self.executor.add_node(node)
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
+
+    def topic(self, name: str) -> str:
+        """The name the node's topic ``name`` has here, after remapping."""
+        return self._remap.get(name, name)
 
     def _spin(self) -> None:
         with contextlib.suppress(ExternalShutdownException):  # the context may end first
@@ -145,12 +153,13 @@ class Probe:
     def connected(self, timeout: float = 10.0) -> bool:
         """Both directions matched over DDS (inputs have a subscriber, outputs a publisher)."""
         sub = self.node.get_publishers_info_by_topic
+        output = self.topic("depth_sr/image")
+        output = output if output.startswith("/") else f"{self._namespace}/{output}"
 
         def ready() -> bool:
-            ns = self._namespace
             rgb = self.pub_rgb.get_subscription_count() + self.pub_rgb_compressed.get_subscription_count()
             inputs = rgb and self.pub_depth.get_subscription_count()
-            return bool(inputs and sub(f"{ns}/depth_sr/image") and sub("/diagnostics"))
+            return bool(inputs and sub(output) and sub("/diagnostics"))
 
         return bool(wait_for(ready, timeout))
 

@@ -1,23 +1,30 @@
-"""launch/stdnet.launch.py: parsed here (no `launch` on PyPI), loaded and run where launch is installed.
+"""launch/stdnet.launch.py: always parsed; run by the real ``ros2 launch`` where the ROS tools are.
 
-The source is read with ast, so the test needs no launch stubs: declared
+The source is read with ast, so these checks need no launch stubs: declared
 arguments, the package/executable it starts (which must be the entry point
 setup.py installs), the config it loads (which must exist and be installed),
-and remappings covering exactly the node's topics.
+and remappings covering exactly the node's topics. Where ``make setup``
+installed the ROS 2 tools wheels, ``ros2 launch stdnet_ros stdnet.launch.py``
+runs as a user types it, fed and read over DDS by this process, changed with
+``ros2 param set`` and ended with Ctrl-C.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib.util
-import os
 import subprocess
-import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
+from ros_harness import Probe, camera_info_msg, depth_msg, rgb_msg, unique_namespace, wait_for
+from ros_tools import MISSING, interrupt, needs_ros_tools, ros2, start, wheels_dir
 
+from stdnet_ros.conversion import image_to_depth
+from stdnet_ros.node.pairing import available_implementations
 from stdnet_ros.node.params import TOPICS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,10 +79,13 @@ def test_starts_the_installed_entry_point_with_the_shipped_config() -> None:
     assert 'glob("config/*.yaml")' in setup and 'glob("launch/*.py")' in setup
 
 
-LAUNCH_MISSING = importlib.util.find_spec("launch") is None or importlib.util.find_spec("launch_ros") is None
+def test_ros_tools_are_installed_where_the_wheels_are() -> None:
+    if not wheels_dir().is_dir():
+        pytest.skip(f"no ROS 2 tools wheels at {wheels_dir()}: the pip-only set-up is the one under test")
+    assert MISSING is None, f"{wheels_dir()} exists, but: {MISSING}; run `make setup`"
 
 
-@pytest.mark.skipif(LAUNCH_MISSING, reason="launch/launch_ros are not installed (PyPI-only ROS)")
+@needs_ros_tools
 def test_launch_description_loads_and_matches_the_source() -> None:
     from launch.actions import DeclareLaunchArgument
 
@@ -87,33 +97,62 @@ def test_launch_description_loads_and_matches_the_source() -> None:
     assert names == _declared_arguments()
 
 
-RUN_LAUNCH = """
-import sys
-from launch import LaunchDescription, LaunchService
-from launch.actions import IncludeLaunchDescription, Shutdown, TimerAction
-from launch.launch_description_sources import PythonLaunchDescriptionSource
-
-launch_file, checkpoint, config = sys.argv[1:]
-service = LaunchService()
-service.include_launch_description(LaunchDescription([
-    IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(launch_file),
-        launch_arguments={"checkpoint": checkpoint, "device": "cpu", "config": config}.items(),
-    ),
-    TimerAction(period=8.0, actions=[Shutdown(reason="test over")]),
-]))
-sys.exit(service.run())
-"""
 
 
-@pytest.mark.skipif(LAUNCH_MISSING, reason="launch/launch_ros are not installed (PyPI-only ROS)")
-def test_launch_runs_the_node(tiny_checkpoint: Path, tmp_path: Path) -> None:
-    pytest.importorskip("ament_index_python").get_package_share_directory("stdnet_ros")  # colcon-installed
-    script = tmp_path / "run_launch.py"
-    script.write_text(RUN_LAUNCH)
-    config = ROOT / "config" / "stdnet.yaml"
-    proc = subprocess.run(
-        [sys.executable, str(script), str(LAUNCH), str(tiny_checkpoint), str(config)],
-        capture_output=True, text=True, timeout=60, env=os.environ.copy(),
-    )
-    assert "ready: model" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+def _params_file(path: Path, checkpoint: Path) -> Path:
+    """A user's parameters file; its device is overridden by the launch argument ``device:=cpu``."""
+    params = {"checkpoint": str(checkpoint), "window": 3, "output_encoding": "32FC1", "device": "cuda"}
+    path.write_text(yaml.safe_dump({"/**": {"ros__parameters": params}}))
+    return path
+
+
+def _param(verb: str, node: str, *args: str) -> subprocess.CompletedProcess:
+    """``ros2 param VERB``, waiting up to 10 s for the node (a daemon-less CLI discovers it afresh)."""
+    return ros2("param", verb, "--no-daemon", "--timeout", "10", node, *args)
+
+
+@needs_ros_tools
+@pytest.mark.ros
+def test_ros2_launch_serves_remapped_topics_takes_param_set_and_ends_on_ctrl_c(
+    ros_context, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    ns = unique_namespace("launch")
+    remap = {  # the node's topic -> a camera driver's name for it
+        "rgb/image": f"{ns}_camera/color/image_raw", "rgb/camera_info": f"{ns}_camera/color/camera_info",
+        "depth/image": f"{ns}_tof/depth/image_raw", "depth_sr/image": f"{ns}_out/depth/image_hr",
+        "depth_sr/camera_info": f"{ns}_out/depth/camera_info",
+    }
+    arg_of = {topic: arg for arg, topic in CONSTANTS["REMAPPINGS"].items()}
+    config = _params_file(tmp_path / "my_params.yaml", tiny_checkpoint)
+    log = tmp_path / "launch.log"
+    proc = start(["ros2", "launch", "stdnet_ros", "stdnet.launch.py", f"namespace:={ns}", "device:=cpu",
+                  f"config:={config}", *[f"{arg_of[topic]}:={name}" for topic, name in remap.items()]], log)
+    probe = Probe(ns, context=ros_context, remap=remap)
+    node = f"{ns}/stdnet_node"
+    try:
+        assert probe.connected(timeout=120.0), "no node on the remapped topics: " + log.read_text()
+        t = probe.prime(70.0)
+        out = probe.send(t, rgb_msg(1, t + 0.004), depth_msg(1, t), info=camera_info_msg(t))
+        assert out is not None and (out.height, out.width, out.encoding) == (32, 40, "32FC1")
+        assert np.isfinite(image_to_depth(out)).mean() > 0.5
+        assert node in ros2("node", "list", "--no-daemon", "--spin-time", "3").stdout.split()
+
+        changed = _param("set", node, "output_encoding", "16UC1")
+        assert "Set parameter successful" in changed.stdout, changed.stdout
+        t += 0.1
+        out = probe.send(t, rgb_msg(2, t), depth_msg(2, t), info=camera_info_msg(t))
+        assert out is not None and out.encoding == "16UC1"
+        assert wait_for(lambda: probe.infos, 5.0), "no camera_info on the remapped output_info_topic"
+        read_only = _param("set", node, "qos_depth", "3")
+        assert "Setting parameter failed: Trying to set a read-only parameter: qos_depth" in read_only.stdout
+        out_of_range = _param("set", node, "window", "99")
+        assert "Setting parameter failed" in out_of_range.stdout and "range" in out_of_range.stdout
+        assert _param("get", node, "window").stdout.split()[-1] == "3"
+        assert probe.fresh_status()["pairing"] == available_implementations()[0].name
+    finally:
+        probe.close()
+        code, output, seconds = interrupt(proc, log)
+    assert code == 0 and seconds < 15.0, f"exit {code} after {seconds:.1f} s:\n{output}"
+    assert "ready: model tiny-test x4 on cpu (fp32), window 3" in output, output
+    assert "process has finished cleanly" in output
+    assert "is not running" in ros2("daemon", "status").stdout

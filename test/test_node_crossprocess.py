@@ -1,12 +1,15 @@
 """stdnet_node in its own process, started as users start it, fed and read by this process over DDS.
 
-Both documented ways are run: the ``stdnet_node`` console script (what
-``ros2 run stdnet_ros stdnet_node`` executes) and ``python -m stdnet_ros.node``,
-each with ``--ros-args --params-file config/stdnet.yaml`` plus overrides.
+Every documented way is run: ``ros2 run stdnet_ros stdnet_node`` (where the
+ROS 2 tools are installed), the ``stdnet_node`` console script it executes, and
+``python -m stdnet_ros.node``, each with ``--ros-args --params-file
+config/stdnet.yaml`` plus overrides, and each ended by Ctrl-C (SIGINT to its
+process group, so ``ros2 run`` and the node both get it, as in a terminal).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
@@ -17,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ros_harness import RGB_FRAME, Probe, camera_info_msg, depth_msg, rgb_msg, unique_namespace
+from ros_tools import needs_ros_tools
 
 from stdnet_ros.conversion import image_to_depth
 
@@ -26,34 +30,37 @@ CONFIG = ROOT / "config" / "stdnet.yaml"
 LAUNCHERS = {
     "console script": [shutil.which("stdnet_node") or str(Path(sys.executable).parent / "stdnet_node")],
     "python -m": [sys.executable, "-m", "stdnet_ros.node"],
+    "ros2 run": ["ros2", "run", "stdnet_ros", "stdnet_node"],
 }
+NEEDS = {"ros2 run": [needs_ros_tools]}
 
 
 def _start(launcher: list[str], ns: str, *overrides: str) -> subprocess.Popen:
     args = [*launcher, "--ros-args", "--params-file", str(CONFIG), "-r", f"__ns:={ns}"]
     for override in overrides:
         args += ["-p", override]
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+                            start_new_session=True)
 
 
 def _stop(proc: subprocess.Popen) -> tuple[int, str]:
     if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)
     try:
         out, _ = proc.communicate(timeout=15)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
     return proc.returncode, out
 
 
-@pytest.mark.parametrize("how", list(LAUNCHERS))
+@pytest.mark.parametrize("how", [pytest.param(how, marks=NEEDS.get(how, [])) for how in LAUNCHERS])
 def test_node_process_serves_over_dds(ros_context, tiny_checkpoint: Path, how: str) -> None:
     ns = unique_namespace("xproc")
     proc = _start(LAUNCHERS[how], ns, f"checkpoint:={tiny_checkpoint}", "window:=3", "output_encoding:=32FC1")
     probe = Probe(ns, context=ros_context)
     try:
-        assert probe.connected(timeout=40.0), "node process did not appear on DDS: " + (
+        assert probe.connected(timeout=120.0), "node process did not appear on DDS: " + (
             _stop(proc)[1] if proc.poll() is not None else "still running")
         t0 = probe.prime(49.0)
         for k in range(4):

@@ -312,6 +312,7 @@ class StdnetNode(Node):
             ("device", self.model.device), ("precision", self.model.precision),
             ("window", str(self.values["window"])), ("lookahead", str(self.values["lookahead"])),
             ("inference queue", str(self.worker.waiting())),
+            ("pairing", self.pairer.name),
             ("pairing queues (rgb, depth)", str(self.pairer.pending())),
             ("frame status topic", TOPICS["status"] if FrameStatus else "not built (stdnet_ros_msgs)"),
             *self.stats.report(now),
