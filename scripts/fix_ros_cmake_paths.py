@@ -40,4 +40,5 @@ def fix(prefix: Path) -> list[Path]:
 
 if __name__ == "__main__":
     prefix = Path(sys.argv[1] if len(sys.argv) > 1 else sys.prefix)
-    print(f"fix_ros_cmake_paths: {len(fix(prefix))} CMake files pointed at {sysconfig.get_paths()['include']}")
+    changed = fix(prefix)
+    print(f"fix_ros_cmake_paths: {len(changed)} CMake files pointed at {sysconfig.get_paths()['include']}")
