@@ -16,6 +16,7 @@ skipped; nothing here raises out of a callback.
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 import time
@@ -375,7 +376,9 @@ def main(args: list[str] | None = None) -> int:
         node = StdnetNode()
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        # Ctrl-C under ros2 launch arrives twice (the terminal's, then launch's own): the second
+        # must not cut the clean-up short and turn a clean exit into a traceback.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     except Exception as err:  # start-up failure: one clear line, non-zero exit
         rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {err}")
         return 1
