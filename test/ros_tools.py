@@ -56,9 +56,11 @@ def activate() -> None:
 
 
 def start(args: list[str], log: Path, cwd: Path = ROOT) -> subprocess.Popen:
-    """Start a long-running command in its own process group, its output going to ``log``."""
+    """Start a long-running command in its own process group, its output going to ``log``; its
+    temporary files (launch_ros writes one per parameters dict) and ROS logs go beside ``log``."""
+    env = {**os.environ, "TMPDIR": str(log.parent), "ROS_LOG_DIR": str(log.parent / "ros_log")}
     with log.open("w") as out:
-        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, text=True, cwd=cwd,
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, text=True, cwd=cwd, env=env,
                                 start_new_session=True)
 
 
