@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import re
 import subprocess
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -153,6 +154,6 @@ def test_ros2_launch_serves_remapped_topics_takes_param_set_and_ends_on_ctrl_c(
         probe.close()
         code, output, seconds = interrupt(proc, log)
     assert code == 0 and seconds < 15.0, f"exit {code} after {seconds:.1f} s:\n{output}"
-    assert "ready: model tiny-test x4 on cpu (fp32), window 3" in output, output
+    assert re.search(r"ready: model tiny-test x4 on cpu \((fp32|bf16)\), window 3", output), output
     assert "process has finished cleanly" in output
     assert "is not running" in ros2("daemon", "status").stdout
