@@ -98,8 +98,6 @@ def test_launch_description_loads_and_matches_the_source() -> None:
     assert names == _declared_arguments()
 
 
-
-
 def _params_file(path: Path, checkpoint: Path) -> Path:
     """A user's parameters file; its device is overridden by the launch argument ``device:=cpu``."""
     params = {"checkpoint": str(checkpoint), "window": 3, "output_encoding": "32FC1", "device": "cuda"}
