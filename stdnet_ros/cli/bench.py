@@ -36,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--head-channels", type=int, default=64, help="with --mid-channels: its head width")
     p.add_argument("--sizes", nargs="+", default=["320x240"], help="output sizes WxH")
     p.add_argument("--scales", nargs="+", type=int, default=[4])
-    p.add_argument("--window", type=int, default=7)
+    p.add_argument("--window", type=int, default=None,
+                   help="frames in the window (default: the checkpoint's own; 7 for a random-weight network)")
     p.add_argument("--lookaheads", nargs="+", type=int, default=[0])
     p.add_argument("--precisions", nargs="+", default=["fp32"], help="fp32, bf16, fp16 (CUDA), auto")
     p.add_argument("--strategies", nargs="+", default=["naive", "incremental"])
@@ -52,13 +53,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _model(args: argparse.Namespace) -> tuple[STDNet, str]:
+def _model(args: argparse.Namespace) -> tuple[STDNet, str, int]:
+    """The network to time, its name, and the window to time it at."""
     if args.mid_channels:
         torch.manual_seed(0)
         model = STDNet(args.scales[0], args.mid_channels, args.head_channels).eval()
-        return model, f"random C={args.mid_channels} head={args.head_channels}"
+        return model, f"random C={args.mid_channels} head={args.head_channels}", args.window or 7
     model, meta = load_model(args.checkpoint or None, scale=args.scales[0])
-    return model, f"{meta.name} C={meta.mid_channels}"
+    return model, f"{meta.name} C={meta.mid_channels} base={meta.base}", args.window or meta.window
 
 
 def machine(device: torch.device) -> dict:
@@ -88,9 +90,9 @@ def add_flops(model: STDNet, rows: list[dict], device: torch.device) -> dict[str
 
 def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
-    model, name = _model(args)
+    model, name, window = _model(args)
     cases = [
-        Case(int(size.split("x")[0]), int(size.split("x")[1]), scale, args.window, la, prec, strat, threads)
+        Case(int(size.split("x")[0]), int(size.split("x")[1]), scale, window, la, prec, strat, threads)
         for size, scale, la, prec, strat, threads in itertools.product(
             args.sizes, args.scales, args.lookaheads, args.precisions, args.strategies, args.threads
         )
