@@ -311,7 +311,7 @@ class StdnetNode(Node):
         values = [
             ("model", self._model_name()), ("scale", str(self.model.meta.scale)),
             ("device", self.model.device), ("precision", self.model.precision),
-            ("window", str(self.values["window"])), ("lookahead", str(self.values["lookahead"])),
+            ("window", str(self.pipeline.engine.window)), ("lookahead", str(self.values["lookahead"])),
             ("inference queue", str(self.worker.waiting())),
             ("pairing", self.pairer.name),
             ("pairing queues (rgb, depth)", str(self.pairer.pending())),
