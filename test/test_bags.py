@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer
+from shared_data import DYDTOF, requires_shared
 
 from stdnet_ros.bags import BagError, Timing, open_bag, schema, write_bag
 from stdnet_ros.cli import main as cli_main
@@ -15,7 +16,6 @@ from stdnet_ros.conversion import header_ns
 from stdnet_ros.data.datasets import open_dataset
 from stdnet_ros.data.frames import Clip
 
-DYDTOF = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "DyDToF"
 INTRINSICS = (500.0, 502.0, 479.5, 263.5)  # DyDToF ships none; any pinhole shows the scaling
 
 
@@ -34,6 +34,7 @@ def _mm(depth: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(depth), np.float32(np.nan), mm.astype(np.float32) / np.float32(1000))
 
 
+@requires_shared
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 @pytest.mark.parametrize("encoding", ["16UC1", "32FC1"])
 def test_round_trip_is_bit_exact(tmp_path: Path, clip: Clip, storage: str, encoding: str) -> None:
@@ -53,6 +54,7 @@ def test_round_trip_is_bit_exact(tmp_path: Path, clip: Clip, storage: str, encod
     assert not list(tmp_path.glob(".*")), "staging folder left behind"
 
 
+@requires_shared
 def test_topics_types_frame_ids_and_camera_info(tmp_path: Path, clip: Clip) -> None:
     bag = open_bag(write_bag(clip, tmp_path / "bag", depth_encoding="16UC1"))
     assert set(bag.topics) == set(schema.TOPIC_TYPES)
@@ -72,6 +74,7 @@ def test_topics_types_frame_ids_and_camera_info(tmp_path: Path, clip: Clip) -> N
     np.testing.assert_allclose(lr.p[[0, 5]], hr.p[[0, 5]] / 4)
 
 
+@requires_shared
 def test_no_intrinsics_no_camera_info(tmp_path: Path, clip: Clip) -> None:
     bag = open_bag(write_bag(dataclasses.replace(clip, intrinsics=None), tmp_path / "bag"))
     assert schema.RGB_INFO_TOPIC not in bag.topics and schema.DEPTH_INFO_TOPIC not in bag.topics
@@ -168,6 +171,7 @@ def test_wrong_message_type(tmp_path: Path) -> None:
         open_bag(bag)
 
 
+@requires_shared
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_truncated_bag(tmp_path: Path, clip: Clip, storage: str) -> None:
     bag = write_bag(clip, tmp_path / "bag", storage)
@@ -177,6 +181,7 @@ def test_truncated_bag(tmp_path: Path, clip: Clip, storage: str) -> None:
         open_bag(bag).read_clip()
 
 
+@requires_shared
 def test_corrupt_message_bytes(tmp_path: Path, clip: Clip) -> None:
     """Damage inside the data (an intact index): found while reading, not scored as frames."""
     bag = write_bag(clip, tmp_path / "bag", "sqlite3")
@@ -189,6 +194,7 @@ def test_corrupt_message_bytes(tmp_path: Path, clip: Clip) -> None:
         open_bag(bag).read_clip()
 
 
+@requires_shared
 def test_writer_leaves_nothing_on_error(tmp_path: Path, clip: Clip) -> None:
     bad = dataclasses.replace(clip, frames=list(clip.frames))
     bad.frames[2] = dataclasses.replace(clip.frames[2], depth_lr=clip.frames[2].depth_lr.astype(object))
@@ -203,6 +209,7 @@ def test_writer_leaves_nothing_on_error(tmp_path: Path, clip: Clip) -> None:
     assert list((tmp_path / "taken").iterdir()) == []
 
 
+@requires_shared
 def test_convert_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "dyd"
     assert cli_main(["convert", str(DYDTOF), str(out), "--frames", "2", "--scale", "16",

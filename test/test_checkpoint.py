@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from golden import case, golden_state, rel_error
+from shared_data import requires_shared
 
 from stdnet_ros.model import STDNet
 from stdnet_ros.model.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
@@ -23,6 +24,7 @@ def same_weights(a: STDNet, b: STDNet) -> bool:
     return list(sa) == list(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+@requires_shared
 def test_released_checkpoint_loads_and_gives_the_published_outputs(tmp_path: pathlib.Path) -> None:
     """A file laid out as the authors' X4.pth: plain Video_Rec state dict, scale from the name."""
     path = tmp_path / "X4.pth"

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from shared_data import DYDTOF, requires_shared
 
 from stdnet_ros.data.datasets import LAYOUTS, detect_layout, open_dataset, read_index
 
-DYDTOF = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "DyDToF"
 
-
+@requires_shared
 @pytest.mark.parametrize("scale", [4, 8, 16])
 def test_dydtof_shared_subset(scale: int) -> None:
     reader = open_dataset(DYDTOF, scale)
@@ -30,6 +30,7 @@ def test_dydtof_shared_subset(scale: int) -> None:
     assert clip.frames[1].stamp - frame.stamp == pytest.approx(1 / 30)
 
 
+@requires_shared
 def test_dydtof_errors() -> None:
     with pytest.raises(FileNotFoundError, match="no x2 LR depth"):
         open_dataset(DYDTOF, 2)

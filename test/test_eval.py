@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import DYDTOF, requires_shared
 
 from stdnet_ros.cli import main
 from stdnet_ros.data.datasets import open_dataset
@@ -17,8 +18,6 @@ from stdnet_ros.evaluation.evaluator import Evaluator, ModelSpec, predict_offlin
 from stdnet_ros.evaluation.metrics import ClipMetrics
 from stdnet_ros.model.checkpoint import load_model
 from stdnet_ros.streaming.engine import StreamingEngine
-
-DYDTOF = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "DyDToF"
 
 
 def dydtof_crop(scale: int, frames: int, height: int = 64, width: int = 128) -> Clip:
@@ -41,6 +40,7 @@ def tiny(tiny_checkpoint: Path) -> ModelSpec:
     return ModelSpec(model, meta.max_depth, meta.name)
 
 
+@requires_shared
 def test_streaming_with_full_lookahead_equals_offline(tiny: ModelSpec) -> None:
     """W = L + 1 = clip length: every streamed output sees the whole clip, exactly like one offline chunk."""
     clip = dydtof_crop(4, 4)
@@ -58,6 +58,7 @@ def test_streaming_with_full_lookahead_equals_offline(tiny: ModelSpec) -> None:
     assert not np.allclose(shorter[0], offline[0], atol=1e-6)
 
 
+@requires_shared
 def test_evaluator_table_scores_every_method_on_the_same_frames(tiny: ModelSpec) -> None:
     clip = dydtof_crop(4, 4)
     rows = Evaluator(lambda scale: [clip], {4: tiny}, window=3, progress=False).run([4])
@@ -75,6 +76,7 @@ def test_evaluator_table_scores_every_method_on_the_same_frames(tiny: ModelSpec)
     assert rows[2].rmse_cm < rows[0].rmse_cm  # guided beats nearest on real data
 
 
+@requires_shared
 def test_cli_baselines_on_dydtof_json_last_line(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["eval", "--data", str(DYDTOF), "--scales", "4", "8", "--frames", "2", "--no-model",
                  "--json"])  # fmt: skip
@@ -90,6 +92,7 @@ def test_cli_baselines_on_dydtof_json_last_line(capsys: pytest.CaptureFixture[st
     assert by[(8, "bicubic")]["rmse_cm"] > by[(4, "bicubic")]["rmse_cm"]  # x8 is harder
 
 
+@requires_shared
 def test_cli_with_checkpoint_on_synthetic(tiny_checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["eval", "--data", "synthetic", "--synthetic-clips", "1", "--frames", "3",
                  "--size", "32", "64",
@@ -104,6 +107,7 @@ def test_cli_with_checkpoint_on_synthetic(tiny_checkpoint: Path, capsys: pytest.
     assert code == 0 and row["trmse_cm"] is None and row["frames"] == 1  # strict JSON: no NaN
 
 
+@requires_shared
 def test_cli_errors(tiny_checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", "--data", str(DYDTOF), "--scales", "8", "--checkpoint", str(tiny_checkpoint)]) == 2
     err = capsys.readouterr().err

@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 from golden import FORWARD_CASES, case, golden_state, manifest, rel_error
+from shared_data import requires_shared
 
 from stdnet_ros.model import STDNet
 from stdnet_ros.model.loss import DiffRec, stdnet_loss
+
+pytestmark = requires_shared
 
 TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-4}
 INTERMEDIATES = {"rgb_depth": "intermed_rgb_depth", "d_depth": "intermed_d_depth",

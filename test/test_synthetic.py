@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import DYDTOF, requires_shared
 
 from stdnet_ros.data import Clip
 from stdnet_ros.data.sensors import DirectToF, IndirectToF, sensor
@@ -160,11 +160,9 @@ def test_presets_by_name() -> None:
         sensor("lidar")
 
 
+@requires_shared
 def test_real_dydtof_lr_is_on_the_same_grid() -> None:
     """Inputs only: the evaluation set's LR values are the simulator's quantisation levels (no GT used)."""
-    root = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "DyDToF" / "DyDToF_LR"
-    if not root.is_dir():
-        pytest.skip("../shared/data/DyDToF is not beside this checkout")
-    real = np.load(next(root.glob("X4/**/*.npy")))
+    real = np.load(next((DYDTOF / "DyDToF_LR").glob("X4/**/*.npy")))
     bins = real / DTOF.step_m
     assert np.allclose(bins, np.rint(bins), atol=1e-3)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from shared_data import DYDTOF, requires_shared
 from torch.nn import functional as F
 
 from stdnet_ros.data.datasets import open_dataset
@@ -14,7 +13,6 @@ from stdnet_ros.data.sensors import DirectToF, IndirectToF
 from stdnet_ros.data.synthetic import generate_clip
 from stdnet_ros.data.torch_dataset import ReaderClipDataset, SyntheticClipDataset, clip_to_tensors
 
-DYDTOF = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "DyDToF"
 CLEAN = IndirectToF(noise_base=0, noise_quad=0, flying_prob=0, dropout=0, min_signal=0)
 
 
@@ -47,6 +45,7 @@ def test_synthetic_samples_lr_stays_aligned_with_gt_through_augmentation() -> No
         data[6]
 
 
+@requires_shared
 def test_dydtof_reader_windows_and_aligned_crops() -> None:
     reader = open_dataset(DYDTOF, 8)
     data = ReaderClipDataset(reader, frames=3, size=256)
