@@ -15,9 +15,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sensor", choices=sorted(SENSORS), default=DEFAULT_SENSOR)
     p.add_argument("--scales", type=int, nargs="+", default=[4, 8])
     p.add_argument("--clips", type=int, default=24)
-    p.add_argument("--radii", type=float, nargs="+", default=[0.5, 1.0, 1.5, 2.0],
+    p.add_argument("--radii", type=float, nargs="+", default=[0.5, 0.75, 1.0, 1.25, 1.5, 2.0],
                    help="multiples of the scale")  # fmt: skip
-    p.add_argument("--eps", type=float, nargs="+", default=[6.5, 26.0, 104.0, 416.0, 1664.0],
+    p.add_argument("--eps", type=float, nargs="+", default=[1.6, 6.5, 26.0, 104.0],
                    help="regulariser in squared 8-bit units")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)

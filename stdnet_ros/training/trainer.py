@@ -84,7 +84,6 @@ class TrainNet(nn.Module):
             nn.init.zeros_(head[-1].weight[:1])
             nn.init.zeros_(head[-1].bias[:1])
         self.heads = DiffRec(cfg.mid_channels) if cfg.loss == "published" else None
-        self.loss = cfg.loss
         self.max_depth = cfg.max_depth
 
     def forward(
@@ -95,10 +94,6 @@ class TrainNet(nn.Module):
         if self.heads is None:
             return metric_loss(depth, gt, self.max_depth), depth
         return stdnet_loss(depth, gt, self.heads(extras)), depth
-
-
-def rmse_cm(depth: torch.Tensor, gt: torch.Tensor, max_depth: float) -> float:
-    return float(((depth - gt) ** 2).mean().sqrt()) * max_depth * 100.0
 
 
 class Trainer:
