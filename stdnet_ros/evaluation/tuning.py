@@ -1,8 +1,8 @@
 """Choosing the guided filters' constants on generated data, never on the evaluation frames.
 
 The classical baseline (OpenCV's colour guided filter on the bicubic upsample)
-needs a radius and a regulariser; the embedded model's guided base
-(``model.base``) is the same filter with the same constants. They are
+needs a radius and a regulariser per scale; the embedded model's guided base
+(``model.base``) is the same filter, stored with the x4 constants. They are
 grid-searched here on synthetic clips seen through the training sensor preset,
 with seeds disjoint from training and validation, and the pooled RMSE decides.
 """
