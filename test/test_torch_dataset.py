@@ -10,7 +10,7 @@ from torch.nn import functional as F
 
 from stdnet_ros.data.datasets import open_dataset
 from stdnet_ros.data.sensors import DirectToF, IndirectToF
-from stdnet_ros.data.synthetic import generate_clip
+from stdnet_ros.data.synthetic import generate_clip, generate_clips
 from stdnet_ros.data.torch_dataset import ReaderClipDataset, SyntheticClipDataset, clip_to_tensors
 
 CLEAN = IndirectToF(noise_base=0, noise_quad=0, flying_prob=0, dropout=0, min_signal=0)
@@ -101,3 +101,29 @@ def test_rendered_larger_then_cropped_keeps_every_scale_on_the_same_window() -> 
         for scale in (4, 8):  # the clean sensor reads the area mean of exactly the cropped window
             mean = F.avg_pool2d(sample["gt"], scale)
             torch.testing.assert_close(mean, sample[f"lr_x{scale}"], atol=1e-5, rtol=0)
+
+
+def test_augmented_guide_gets_an_exposure_and_stays_a_valid_image() -> None:
+    data = SyntheticClipDataset(6, frames=2, size=64, scales=4, sensor=CLEAN)
+    plain = SyntheticClipDataset(6, frames=2, size=64, scales=4, sensor=CLEAN, augment=False)
+    means = []
+    for i in range(len(data)):
+        guide = data[i]["guide"]
+        assert guide.min() >= 0 and guide.max() <= 1
+        means.append(float(guide.mean() / plain[i]["guide"].mean()))
+    assert min(means) < 0.95 and max(means) != min(means)  # darker and varied, not a fixed factor
+
+
+def test_window_render_is_the_crop_of_the_full_render() -> None:
+    full = generate_clips(11, frames=2, height=128, width=128, scales=(8,), sensor=CLEAN)[8]
+    part = generate_clips(11, frames=2, height=128, width=128, scales=(8,), sensor=CLEAN,
+                          window=(32, 64, 64, 48))[8]  # fmt: skip
+    for whole, crop in zip(full, part, strict=True):
+        np.testing.assert_array_equal(crop.depth_gt, whole.depth_gt[32:96, 64:112])
+        np.testing.assert_array_equal(crop.depth_lr, whole.depth_lr[4:12, 8:14])
+        inner = np.abs(crop.rgb[1:-1, 1:-1].astype(int) - whole.rgb[33:95, 65:111].astype(int))
+        assert np.median(inner) <= 3  # the same surfaces; only the camera noise is drawn anew
+    fx, fy, cx, cy = full.intrinsics
+    assert part.intrinsics == (fx, fy, cx - 64, cy - 32)
+    with pytest.raises(ValueError, match="does not fit"):
+        generate_clips(11, frames=1, height=128, width=128, scales=(8,), window=(96, 0, 64, 64))

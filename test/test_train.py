@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import pathlib
 
+import pytest
 import torch
 
 from stdnet_ros.cli import main
 from stdnet_ros.data.torch_dataset import SyntheticClipDataset
 from stdnet_ros.model.checkpoint import load_model, read_checkpoint
-from stdnet_ros.training.trainer import TrainConfig, TrainNet
+from stdnet_ros.training.trainer import TrainConfig, Trainer, TrainNet
 
 TINY = ["--mid-channels", "4", "--head-channels", "4", "--frames", "3", "--size", "32", "--batch", "1",
         "--steps-per-epoch", "2", "--val-clips", "1", "--scales", "4", "8"]  # fmt: skip
@@ -59,3 +60,14 @@ def test_a_few_steps_on_one_clip_reduce_the_loss() -> None:
         opt.step()
         losses.append(float(terms.total.detach()))
     assert losses[0] > 0 and min(losses[-5:]) < 0.8 * losses[0], losses
+
+
+def test_indoor_scenes_seen_through_a_large_camera_train_and_a_wrong_preset_is_refused(
+    tmp_path: pathlib.Path,
+) -> None:
+    assert main(["train", "--out", str(tmp_path), "--epochs", "1", "--scene", "indoor", "--render", "256",
+                 *TINY]) == 0  # fmt: skip
+    _, meta = read_checkpoint(tmp_path / "stdnet.safetensors")
+    assert meta["extra"]["config"]["scene"] == "indoor" and meta["extra"]["config"]["render"] == 256
+    with pytest.raises(ValueError, match="scene one of"):
+        Trainer(TrainConfig(scene="kitchen", out=str(tmp_path)))

@@ -40,6 +40,14 @@ class SceneSpec:
     stamp_jitter: float = 0.0005  # s, std of the deviation from a regular frame period
 
 
+SCENES = {
+    "room": SceneSpec(),
+    # a dToF sensor's indoor working range: a back wall 5-12 m away, so that (with the trainer's
+    # depth rescaling of 0.8-1.3) the simulated LR spans about 2-12 m, as the DyDToF LR inputs do
+    "indoor": SceneSpec(wall_depth=(5.0, 12.0)),
+}
+
+
 def _rotation(yaw: float, pitch: float) -> np.ndarray:
     cy, sy, cp, sp = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch)
     ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
@@ -196,17 +204,29 @@ def _hit_box(
 
 
 class SyntheticScene:
-    """One random scene; ``render(i)`` gives frame i (RGB, true depth, albedo luminance)."""
+    """One random scene; ``render(i)`` gives frame i (RGB, true depth, albedo luminance).
 
-    def __init__(self, seed: int, height: int, width: int, spec: SceneSpec | None = None) -> None:
+    ``window`` (y, x, h, w) casts only the rays of that part of the height x width image: a crop
+    of a large camera at the cost of the crop, so objects span as many pixels as they would in a
+    960-pixel-wide camera without rendering the other 90 % of it.
+    """
+
+    def __init__(
+        self, seed: int, height: int, width: int, spec: SceneSpec | None = None,
+        window: tuple[int, int, int, int] | None = None,
+    ) -> None:  # fmt: skip
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.spec = spec or SceneSpec()
         self.height, self.width = height, width
+        self.window = window or (0, 0, height, width)
+        y0, x0, h, w = self.window
+        if y0 < 0 or x0 < 0 or y0 + h > height or x0 + w > width:
+            raise ValueError(f"window {self.window} does not fit in {height}x{width}")
         rng = self.rng
         f = width * rng.uniform(0.7, 1.1)
         self.intrinsics = (f, f, width / 2 - 0.5, height / 2 - 0.5)
-        ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
+        ys, xs = np.mgrid[y0 : y0 + h, x0 : x0 + w].astype(np.float64)
         self.rays_cam = np.stack(
             [(xs - self.intrinsics[2]) / f, (ys - self.intrinsics[3]) / f, np.ones_like(xs)]
         ).reshape(3, -1).astype(np.float32)
@@ -270,17 +290,19 @@ class SyntheticScene:
         return origin, _rotation(pan[0], pan[1])
 
     def _window(self, corners: np.ndarray, origin: np.ndarray, rot: np.ndarray) -> np.ndarray:
-        """Flat indices of the pixels inside the projection of an object's bounding corners (8, 3)."""
+        """Flat indices (in the window) of the pixels inside the projection of an object's bounding
+        corners (8, 3)."""
+        wy, wx, h, w = self.window
         pc = (corners - origin) @ rot  # camera coordinates, one row per corner
         if pc[:, 2].min() < 0.05:
-            return np.arange(self.height * self.width)
+            return np.arange(h * w)
         fx, fy, cx, cy = self.intrinsics
-        xs, ys = pc[:, 0] / pc[:, 2] * fx + cx, pc[:, 1] / pc[:, 2] * fy + cy
-        x0, x1 = max(int(xs.min()), 0), min(int(xs.max()) + 2, self.width)
-        y0, y1 = max(int(ys.min()), 0), min(int(ys.max()) + 2, self.height)
+        xs, ys = pc[:, 0] / pc[:, 2] * fx + cx - wx, pc[:, 1] / pc[:, 2] * fy + cy - wy
+        x0, x1 = max(int(np.floor(xs.min())), 0), min(int(xs.max()) + 2, w)
+        y0, y1 = max(int(np.floor(ys.min())), 0), min(int(ys.max()) + 2, h)
         if x0 >= x1 or y0 >= y1:
             return np.zeros(0, dtype=np.int64)
-        return (np.arange(y0, y1)[:, None] * self.width + np.arange(x0, x1)[None]).ravel()
+        return (np.arange(y0, y1)[:, None] * w + np.arange(x0, x1)[None]).ravel()
 
     def render(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(rgb uint8 (H,W,3), depth float32 (H,W) metres along the optical axis, albedo luminance)."""
@@ -318,12 +340,12 @@ class SyntheticScene:
             gain *= self.switch_gain
         shade = gain * (self.ambient + (1 - self.ambient) * cosine)
         rgb = albedo * shade[:, None]
+        shape = self.window[2:]
         sensor = np.random.default_rng([self.seed, 2, index])  # frame i is the same in any render order
-        noise = sensor.standard_normal((self.height, self.width, 3), dtype=np.float32) * 2.0
-        rgb = rgb.reshape(self.height, self.width, 3) * 255 + noise
+        noise = sensor.standard_normal((*shape, 3), dtype=np.float32) * 2.0
+        rgb = rgb.reshape(*shape, 3) * 255 + noise
         rgb = np.clip(cv2.GaussianBlur(rgb.astype(np.float32), (3, 3), 0.6), 0, 255).astype(np.uint8)
         lum = albedo @ np.array([0.299, 0.587, 0.114])
-        shape = (self.height, self.width)
         return rgb, depth.reshape(shape).astype(np.float32), lum.reshape(shape)
 
 
@@ -337,22 +359,26 @@ def generate_clips(
     spec: SceneSpec | None = None,
     sensor: Sensor | None = None,
     depth_scale: float = 1.0,
+    window: tuple[int, int, int, int] | None = None,
 ) -> dict[int, Clip]:
     """One scene seen at several scales: the same RGB and truth, each scale's own ToF degradation.
 
     Rendering dominates the cost, so several scales come for the price of one. ``depth_scale``
     rescales the scene's metres before the sensor sees them (a uniformly scaled world looks the
-    same in RGB), so the sensor's noise stays in metres.
+    same in RGB), so the sensor's noise stays in metres. ``window`` (y, x, h, w) renders only that
+    crop of the height x width camera (``SyntheticScene``); the sensor's blocks are the crop's.
     """
     sensor = sensor or SENSORS[DEFAULT_SENSOR]
     for scale in scales:
-        if height % scale or width % scale or height % 4 or width % 4:
-            raise ValueError(f"{height}x{width} must be divisible by the scale {scale} and by 4")
-    scene = SyntheticScene(seed, height, width, spec)
+        if any(n % scale or n % 4 for n in window or (height, width)):
+            raise ValueError(f"{window or (height, width)} must be divisible by the scale {scale} and by 4")
+    scene = SyntheticScene(seed, height, width, spec, window)
+    fx, fy, cx, cy = scene.intrinsics
+    intrinsics = (fx, fy, cx - scene.window[1], cy - scene.window[0])
     stamp_rng = np.random.default_rng([seed, 1])
     noise_rngs = {scale: np.random.default_rng([seed, 3, scale]) for scale in scales}
     start = STAMP_EPOCH + (seed % 100_000) * 10.0
-    clips = {s: Clip(f"synthetic-{seed}", s, max_depth, intrinsics=scene.intrinsics) for s in scales}
+    clips = {s: Clip(f"synthetic-{seed}", s, max_depth, intrinsics=intrinsics) for s in scales}
     for i in range(frames):
         rgb, depth, lum = scene.render(i)
         depth = depth * np.float32(depth_scale)

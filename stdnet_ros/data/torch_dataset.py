@@ -37,6 +37,10 @@ def network_inputs(frames: list[Frame], max_depth: float) -> tuple[torch.Tensor,
     return torch.from_numpy(lr)[:, None], torch.from_numpy(guide)
 
 
+EXPOSURE_GAIN = (0.6, 1.1)  # guide brightness factor range
+EXPOSURE_GAMMA = (0.75, 1.33)  # guide gamma range, drawn log-uniform
+
+
 def clip_to_tensors(clip: Clip, max_depth: float) -> Sample:
     """A clip with ground truth as normalised network tensors plus the GT validity mask."""
     if any(f.depth_gt is None for f in clip):
@@ -72,13 +76,20 @@ def crop_clip(clip: Clip, size: int, rng: np.random.Generator, grid: int | None 
 
 
 def augment(sample: Sample, rng: np.random.Generator) -> Sample:
-    """Horizontal flip, vertical flip, transpose of H and W: each with probability 1/2, on all tensors."""
+    """Horizontal flip, vertical flip, transpose of H and W: each with probability 1/2, on all tensors.
+
+    Then a camera exposure the depth sensor never sees: the guide (only) gets a gain and a gamma
+    drawn per clip (``EXPOSURE_GAIN``, ``EXPOSURE_GAMMA``), so the network does not learn one
+    brightness and contrast of the renderer as the look of every RGB camera.
+    """
     if rng.random() < 0.5:
         sample = {k: v.flip(-1) for k, v in sample.items()}
     if rng.random() < 0.5:
         sample = {k: v.flip(-2) for k, v in sample.items()}
     if rng.random() < 0.5:
         sample = {k: v.transpose(-1, -2) for k, v in sample.items()}
+    gain, gamma = rng.uniform(*EXPOSURE_GAIN), float(np.exp(rng.uniform(*np.log(EXPOSURE_GAMMA))))
+    sample = {**sample, "guide": (sample["guide"] ** gamma * gain).clamp(0, 1)}
     return {k: v.contiguous() for k, v in sample.items()}
 
 
@@ -106,8 +117,9 @@ class SyntheticClipDataset(_Epoched):
     per clip), and ``depth_scale`` rescales each scene's metres by a random factor
     before the sensor sees them (the RGB is unchanged by a uniform scaling of the
     world), widening the depth range seen in training. ``render`` > ``size`` renders
-    the scene larger and crops ``size``: objects then span as many pixels as in a
-    real 640-960 pixel wide camera, instead of a whole room squeezed into the crop.
+    the scene larger and keeps a ``size`` window of it (only the window's rays are cast): objects
+    then span as many pixels as in a real 640-960 pixel wide camera, instead of a whole room
+    squeezed into the crop.
     """
 
     def __init__(
@@ -132,13 +144,15 @@ class SyntheticClipDataset(_Epoched):
         scene_rng = np.random.default_rng([self.seed, index])  # per scene, the same every epoch
         sensor = self.sensors[int(scene_rng.integers(len(self.sensors)))]
         factor = float(scene_rng.uniform(*self.depth_scale)) if self.depth_scale else 1.0
+        window = None
+        if self.render != self.size:  # one HR window for every scale, on the coarsest scale's grid
+            window_rng, grid = np.random.default_rng([self.seed, index, 7]), max(self.scales)
+            y, x = (int(window_rng.integers(0, (self.render - self.size) // grid + 1)) * grid for _ in "yx")
+            window = (y, x, self.size, self.size)
         clips = generate_clips(self.seed + index, self.frames, self.render, self.render, self.scales,
-                               self.max_depth, self.spec, sensor, factor)  # fmt: skip
+                               self.max_depth, self.spec, sensor, factor, window)  # fmt: skip
         sample: Sample = {}
         for scale, clip in clips.items():
-            if self.render != self.size:  # one HR window for every scale: same rng draw, coarsest grid
-                window_rng = np.random.default_rng([self.seed, index, 7])
-                clip = crop_clip(clip, self.size, window_rng, max(self.scales))
             tensors = clip_to_tensors(clip, self.max_depth)
             sample["lr" if len(self.scales) == 1 else f"lr_x{scale}"] = tensors.pop("lr")
             sample.update(tensors)

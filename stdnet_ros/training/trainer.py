@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from stdnet_ros.data.sensors import DEFAULT_SENSOR, sensor
+from stdnet_ros.data.synthetic import SCENES
 from stdnet_ros.data.torch_dataset import SyntheticClipDataset
 from stdnet_ros.evaluation.baselines import BASELINES
 from stdnet_ros.model import STDNet
@@ -49,6 +50,7 @@ class TrainConfig:
     guided_radius_x: float = 1.0
     guided_eps: float = 1e-3
     sensor: str = DEFAULT_SENSOR  # data.sensors preset that makes the LR depth: dtof | itof
+    scene: str = "room"  # data.synthetic.SCENES preset the clips are drawn from: room | indoor
     loss: str = "published"  # published | mse+l1
     frames: int = 7
     size: int = 256
@@ -112,8 +114,10 @@ class Trainer:
             self.rank = 0
             auto = "cuda" if torch.cuda.is_available() else "cpu"
             self.device = torch.device(auto if cfg.device == "auto" else cfg.device)
-        if cfg.loss not in LOSSES or cfg.schedule not in SCHEDULES:
-            raise ValueError(f"loss must be one of {LOSSES} and schedule one of {SCHEDULES}")
+        if cfg.loss not in LOSSES or cfg.schedule not in SCHEDULES or cfg.scene not in SCENES:
+            raise ValueError(
+                f"loss must be one of {LOSSES}, schedule one of {SCHEDULES}, scene one of {tuple(SCENES)}"
+            )
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
@@ -171,7 +175,8 @@ class Trainer:
         cfg = self.cfg
         return SyntheticClipDataset(
             length, cfg.frames, cfg.size, tuple(cfg.scales), cfg.max_depth, seed=seed, augment=augment,
-            sensor=sensor(cfg.sensor), depth_scale=cfg.depth_scale if augment else None, render=cfg.render,
+            spec=SCENES[cfg.scene], sensor=sensor(cfg.sensor), render=cfg.render,
+            depth_scale=cfg.depth_scale if augment else None,
         )  # fmt: skip
 
     def _lr(self, sample: dict[str, torch.Tensor], scale: int) -> torch.Tensor:
