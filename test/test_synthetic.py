@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from shared_data import DYDTOF, requires_shared
 
 from stdnet_ros.data import Clip
 from stdnet_ros.data.sensors import DirectToF, IndirectToF, sensor
-from stdnet_ros.data.synthetic import generate_clip, generate_clips
+from stdnet_ros.data.synthetic import SCENES, SceneSpec, generate_clip, generate_clips
 
 GREY = np.full((64, 64, 3), 128, np.uint8)  # the iToF preset reads albedo, not the RGB
 
@@ -166,3 +167,19 @@ def test_real_dydtof_lr_is_on_the_same_grid() -> None:
     real = np.load(next((DYDTOF / "DyDToF_LR").glob("X4/**/*.npy")))
     bins = real / DTOF.step_m
     assert np.allclose(bins, np.rint(bins), atol=1e-3)
+
+
+def test_natural_surfaces_are_muted_and_detailed_and_the_vivid_room_is_unchanged() -> None:
+    def look(spec) -> tuple[float, float]:
+        window = (432, 432, 96, 96)  # the middle of a 960-px camera: surfaces near full resolution
+        rgb = np.concatenate([generate_clips(s, 1, 960, 960, (4,), spec=spec, window=window)[4].frames[0].rgb
+                              for s in range(8)]).astype(np.float32)  # fmt: skip
+        saturation = (rgb.max(axis=2) - rgb.min(axis=2)) / np.maximum(rgb.max(axis=2), 1)
+        return float(saturation.mean()), float(np.abs(np.diff(rgb.mean(axis=2), axis=1)).mean())
+
+    vivid, muted = look(SCENES["room"]), look(replace(SCENES["room"], chroma=0.35))
+    grainy = look(replace(SCENES["room"], chroma=0.35, grain=0.3, density_gain=3.0))
+    assert muted[0] < 0.7 * vivid[0]
+    assert grainy[1] > 1.5 * muted[1]
+    # the default room (the demo's and the tests' scenes) draws exactly what it drew before
+    assert SCENES["room"] == SceneSpec() and SceneSpec().chroma is None and SceneSpec().grain == 0

@@ -38,13 +38,20 @@ class SceneSpec:
     object_speed: float = 1.0  # m/s scale of independent motion
     fps: float = 30.0
     stamp_jitter: float = 0.0005  # s, std of the deviation from a regular frame period
+    # surface look: None draws every colour channel freely (vivid); a number draws a grey level
+    # tinted by at most that fraction, as most paint, wood, stone and fabric are
+    chroma: float | None = None
+    grain: float = 0.0  # amplitude of per-texel brightness variation (fine detail, print, wear)
+    density_gain: float = 1.0  # texels per metre, times the default ranges: finer patterns
 
 
 SCENES = {
     "room": SceneSpec(),
     # a dToF sensor's indoor working range: a back wall 5-12 m away, so that (with the trainer's
-    # depth rescaling of 0.8-1.3) the simulated LR spans about 2-12 m, as the DyDToF LR inputs do
-    "indoor": SceneSpec(wall_depth=(5.0, 12.0)),
+    # depth rescaling of 0.8-1.3) the simulated LR spans about 2-12 m, as the DyDToF LR inputs do;
+    # muted colours with fine detail, whose saturation and gradient statistics are those of a
+    # photographed room rather than of random paint (docs/evaluation.md, "training data")
+    "indoor": SceneSpec(wall_depth=(5.0, 12.0), chroma=0.35, grain=0.1, density_gain=2.0),
 }
 
 
@@ -55,10 +62,27 @@ def _rotation(yaw: float, pitch: float) -> np.ndarray:
     return ry @ rx
 
 
-def _texture(rng: np.random.Generator, like: np.ndarray | None = None) -> np.ndarray:
+def _colour(rng: np.random.Generator, low: float, high: float, chroma: float | None) -> np.ndarray:
+    """An RGB albedo: three free channels (``chroma`` None), or a grey level tinted by <= chroma."""
+    if chroma is None:
+        return rng.uniform(low, high, 3).astype(np.float32)
+    grey = rng.uniform(low, high)
+    tint = rng.uniform(-1, 1, 3) * chroma * rng.random()
+    return np.clip(grey * (1 + tint), 0, 1).astype(np.float32)
+
+
+def _texture(rng: np.random.Generator, spec: SceneSpec, like: np.ndarray | None = None) -> np.ndarray:
     """A (S, S, 3) float32 albedo in [0, 1]: smooth noise, checker, stripes, decals or flat."""
+    tex = _pattern(rng, spec.chroma, like)
+    if spec.grain and like is None:
+        grain = rng.normal(0, spec.grain * rng.random(), tex.shape[:2]).astype(np.float32)
+        tex = np.clip(tex * (1 + grain[..., None]), 0, 1)
+    return tex
+
+
+def _pattern(rng: np.random.Generator, chroma: float | None, like: np.ndarray | None) -> np.ndarray:
     s = TEXTURE_SIZE
-    base = rng.uniform(0.1, 0.9, 3).astype(np.float32)
+    base = _colour(rng, 0.1, 0.9, chroma)
     kind = rng.choice(["noise", "checker", "stripes", "decals", "flat"], p=[0.3, 0.15, 0.15, 0.25, 0.15])
     if like is not None:  # camouflage: a depth edge with (almost) no colour edge
         return np.broadcast_to(like + rng.normal(0, 0.02, 3).astype(np.float32), (s, s, 3)).copy()
@@ -67,9 +91,11 @@ def _texture(rng: np.random.Generator, like: np.ndarray | None = None) -> np.nda
     if kind == "noise":
         cells = int(rng.integers(2, 9))
         grid = rng.uniform(-0.35, 0.35, (cells, cells, 3)).astype(np.float32)
+        if chroma is not None:  # brightness varies more than hue
+            grid = grid.mean(axis=2, keepdims=True) + chroma * (grid - grid.mean(axis=2, keepdims=True))
         grid[-1], grid[:, -1] = grid[0], grid[:, 0]  # tiles without seams
         return np.clip(base + cv2.resize(grid, (s, s), interpolation=cv2.INTER_CUBIC), 0, 1)
-    other = rng.uniform(0.05, 0.95, 3).astype(np.float32)
+    other = _colour(rng, 0.05, 0.95, chroma)
     if kind in ("checker", "stripes"):
         period = int(rng.choice([8, 16, 32, 64]))
         yy, xx = np.mgrid[0:s, 0:s]
@@ -77,7 +103,7 @@ def _texture(rng: np.random.Generator, like: np.ndarray | None = None) -> np.nda
         return np.where(mask[..., None], base, other).astype(np.float32)
     tex = np.broadcast_to(base, (s, s, 3)).copy()
     for _ in range(int(rng.integers(2, 7))):
-        colour = tuple(float(c) for c in rng.uniform(0.05, 0.95, 3))
+        colour = tuple(float(c) for c in _colour(rng, 0.05, 0.95, chroma))
         centre = tuple(int(c) for c in rng.integers(0, s, 2))
         if rng.random() < 0.5:
             cv2.circle(tex, centre, int(rng.integers(4, s // 3)), colour, -1)
@@ -249,6 +275,7 @@ class SyntheticScene:
     def _room(self, rng: np.random.Generator) -> list[_Plane]:
         """Back wall first (its colour is what camouflaged objects copy), then floor, walls, ceiling."""
         wall = rng.uniform(*self.spec.wall_depth)
+        gain = self.spec.density_gain
         planes = [
             ((0, 0, 1), wall),
             ((0, 1, 0), rng.uniform(0.8, 2.0)),  # floor below the camera (y points down)
@@ -260,7 +287,8 @@ class SyntheticScene:
         if rng.random() < 0.5:
             planes.append(((0, -1, 0), rng.uniform(1.0, 4.0)))
         return [
-            _Plane(np.array(n, dtype=np.float64), d, _texture(rng), rng.uniform(10, 80)) for n, d in planes
+            _Plane(np.array(n, dtype=np.float64), d, _texture(rng, self.spec), rng.uniform(10, 80) * gain)
+            for n, d in planes
         ]
 
     def _object(self, rng: np.random.Generator, wall_colour: np.ndarray) -> _Sphere | _Box:
@@ -270,8 +298,8 @@ class SyntheticScene:
                            depth])  # fmt: skip
         velocity = rng.normal(0, self.spec.object_speed / 2, 3) * (rng.random() < 0.6)
         size = rng.uniform(0.1, 0.25) * depth * half_fov + 0.05
-        texture = _texture(rng, wall_colour if rng.random() < 0.15 else None)
-        kw = {"texture": texture, "density": rng.uniform(20, 200)}
+        texture = _texture(rng, self.spec, wall_colour if rng.random() < 0.15 else None)
+        kw = {"texture": texture, "density": rng.uniform(20, 200) * self.spec.density_gain}
         kind = rng.random()
         if kind < 0.35:
             return _Sphere(centre, velocity, size, **kw)
