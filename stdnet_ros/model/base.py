@@ -28,8 +28,14 @@ def bicubic(lr: torch.Tensor, scale: int) -> torch.Tensor:
 
 
 def box(x: torch.Tensor, radius: int) -> torch.Tensor:
-    """Mean over a (2r+1)^2 window, shrunk at the borders (only valid pixels counted)."""
-    return F.avg_pool2d(x, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
+    """Mean over a (2r+1)^2 window, shrunk at the borders (only valid pixels counted).
+
+    Done as a row mean of column means: the valid part of a window is a rectangle, so this is the
+    same mean, at 2(2r+1) reads a pixel instead of (2r+1)^2 (x16's radius 24: 98 against 2,401).
+    """
+    k = 2 * radius + 1
+    rows = F.avg_pool2d(x, (1, k), stride=1, padding=(0, radius), count_include_pad=False)
+    return F.avg_pool2d(rows, (k, 1), stride=1, padding=(radius, 0), count_include_pad=False)
 
 
 def guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int, eps: float) -> torch.Tensor:
