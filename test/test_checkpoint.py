@@ -139,3 +139,15 @@ def test_loaded_model_is_in_eval_mode_on_the_device(tmp_path: pathlib.Path) -> N
     assert not model.training
     assert next(model.parameters()).device.type == "cpu"
     assert np.isfinite(sum(p.sum().item() for p in model.parameters()))
+
+
+def test_committed_x16_checkpoint_serves_x16_and_the_default_refuses_it() -> None:
+    stage3 = pathlib.Path(__file__).parents[1] / "training-state" / "c8in-stage3" / "c8in-best.safetensors"
+    model, meta = load_model(stage3, scale=16)
+    assert model.scale == 16 and meta.base == "guided" and meta.mid_channels == 8
+    lr, guide = torch.rand(1, 3, 1, 4, 6), torch.rand(1, 3, 3, 64, 96)
+    with torch.no_grad():
+        out = model(lr, guide)[0]
+    assert out.shape[-2:] == (64, 96) and torch.isfinite(out).all()
+    with pytest.raises(CheckpointError, match="x16"):
+        load_model(None, scale=16)
