@@ -50,7 +50,7 @@ SCENES = {
     # a dToF sensor's indoor working range: a back wall 5-12 m away, so that (with the trainer's
     # depth rescaling of 0.8-1.3) the simulated LR spans about 2-12 m, as the DyDToF LR inputs do;
     # muted colours with fine detail, whose saturation and gradient statistics are those of a
-    # photographed room rather than of random paint (docs/evaluation.md, "training data")
+    # photographed room rather than of random paint (model card, "Stage 3": set on input statistics)
     "indoor": SceneSpec(wall_depth=(5.0, 12.0), chroma=0.35, grain=0.1, density_gain=2.0),
 }
 

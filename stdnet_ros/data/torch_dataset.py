@@ -56,16 +56,14 @@ def clip_to_tensors(clip: Clip, max_depth: float) -> Sample:
     }
 
 
-def crop_clip(clip: Clip, size: int, rng: np.random.Generator, grid: int | None = None) -> Clip:
-    """A random size x size HR crop, the same for every frame, with offsets on a ``grid`` (default:
-    the LR grid; the coarsest scale's grid keeps several scales' crops of one render aligned)."""
+def crop_clip(clip: Clip, size: int, rng: np.random.Generator) -> Clip:
+    """A random size x size HR crop, the same for every frame, with offsets on the LR grid."""
     s = clip.scale
-    grid = grid or s
     height, width = clip.frames[0].rgb.shape[:2]
-    if size % s or grid % s or size > height or size > width:
+    if size % s or size > height or size > width:
         raise ValueError(f"crop {size} must be a multiple of x{s} and fit in {height}x{width}")
-    y = int(rng.integers(0, (height - size) // grid + 1)) * grid
-    x = int(rng.integers(0, (width - size) // grid + 1)) * grid
+    y = int(rng.integers(0, (height - size) // s + 1)) * s
+    x = int(rng.integers(0, (width - size) // s + 1)) * s
     frames = [
         type(f)(rgb=f.rgb[y : y + size, x : x + size], stamp=f.stamp,
                 depth_lr=f.depth_lr[y // s : (y + size) // s, x // s : (x + size) // s],
