@@ -10,7 +10,7 @@ from torch.nn import functional as F
 
 from stdnet_ros.data.datasets import open_dataset
 from stdnet_ros.data.sensors import DirectToF, IndirectToF
-from stdnet_ros.data.synthetic import generate_clip, generate_clips
+from stdnet_ros.data.synthetic import SCENES, generate_clip, generate_clips
 from stdnet_ros.data.torch_dataset import ReaderClipDataset, SyntheticClipDataset, clip_to_tensors
 
 CLEAN = IndirectToF(noise_base=0, noise_quad=0, flying_prob=0, dropout=0, min_signal=0)
@@ -91,6 +91,20 @@ def test_multiscale_sensor_mix_and_depth_scaling() -> None:
         ratios.add(round(ratio, 3))
         clean_lr += torch.allclose(F.avg_pool2d(sample["gt"], 8), sample["lr_x8"], atol=1e-5)
     assert len(ratios) > 4 and 0 < clean_lr < len(data)  # both sensors were drawn
+
+
+def test_listed_scene_presets_are_drawn_per_clip() -> None:
+    """A mixed data set's clip i is exactly clip i of one of its presets' own data sets, and both occur."""
+    kw = {"frames": 2, "size": 64, "scales": 4, "depth_scale": (0.8, 1.3), "augment": False}
+    mixed = SyntheticClipDataset(8, spec=(SCENES["room"], SCENES["indoor"]), **kw)
+    alone = [SyntheticClipDataset(8, spec=SCENES[name], **kw) for name in ("room", "indoor")]
+    drawn = []
+    for i in range(len(mixed)):
+        guide = mixed[i]["guide"]
+        same = [torch.equal(guide, data[i]["guide"]) for data in alone]
+        assert sum(same) == 1
+        drawn.append(same.index(True))
+    assert set(drawn) == {0, 1}
 
 
 def test_rendered_larger_then_cropped_keeps_every_scale_on_the_same_window() -> None:

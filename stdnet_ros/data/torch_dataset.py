@@ -114,15 +114,17 @@ class SyntheticClipDataset(_Epoched):
     per scale instead of ``lr``. ``sensor`` may list sensor models (one is drawn
     per clip), and ``depth_scale`` rescales each scene's metres by a random factor
     before the sensor sees them (the RGB is unchanged by a uniform scaling of the
-    world), widening the depth range seen in training. ``render`` > ``size`` renders
-    the scene larger and keeps a ``size`` window of it (only the window's rays are cast): objects
-    then span as many pixels as in a real 640-960 pixel wide camera, instead of a whole room
-    squeezed into the crop.
+    world), widening the depth range seen in training. ``spec`` may likewise list scene presets,
+    one drawn per clip (after the depth factor, so one preset draws what it always drew).
+    ``render`` > ``size`` renders the scene larger and keeps a ``size`` window of it (only the
+    window's rays are cast): objects then span as many pixels as in a real 640-960 pixel wide
+    camera, instead of a whole room squeezed into the crop.
     """
 
     def __init__(
         self, length: int, frames: int = 7, size: int = 256, scales: int | tuple[int, ...] = 4,
-        max_depth: float = 40.0, seed: int = 0, augment: bool = True, spec: SceneSpec | None = None,
+        max_depth: float = 40.0, seed: int = 0, augment: bool = True,
+        spec: SceneSpec | tuple[SceneSpec, ...] | None = None,
         sensor: Sensor | tuple[Sensor, ...] | None = None, depth_scale: tuple[float, float] | None = None,
         render: int | None = None,
     ) -> None:  # fmt: skip
@@ -130,7 +132,8 @@ class SyntheticClipDataset(_Epoched):
         self.length, self.frames, self.size = length, frames, size
         self.render = render or size
         self.scales = (scales,) if isinstance(scales, int) else tuple(scales)
-        self.max_depth, self.spec, self.depth_scale = max_depth, spec, depth_scale
+        self.max_depth, self.depth_scale = max_depth, depth_scale
+        self.specs = spec if isinstance(spec, tuple) else (spec,)
         self.sensors = sensor if isinstance(sensor, tuple) else (sensor,)
 
     def __len__(self) -> int:
@@ -142,13 +145,14 @@ class SyntheticClipDataset(_Epoched):
         scene_rng = np.random.default_rng([self.seed, index])  # per scene, the same every epoch
         sensor = self.sensors[int(scene_rng.integers(len(self.sensors)))]
         factor = float(scene_rng.uniform(*self.depth_scale)) if self.depth_scale else 1.0
+        spec = self.specs[int(scene_rng.integers(len(self.specs)))] if len(self.specs) > 1 else self.specs[0]
         window = None
         if self.render != self.size:  # one HR window for every scale, on the coarsest scale's grid
             window_rng, grid = np.random.default_rng([self.seed, index, 7]), max(self.scales)
             y, x = (int(window_rng.integers(0, (self.render - self.size) // grid + 1)) * grid for _ in "yx")
             window = (y, x, self.size, self.size)
         clips = generate_clips(self.seed + index, self.frames, self.render, self.render, self.scales,
-                               self.max_depth, self.spec, sensor, factor, window)  # fmt: skip
+                               self.max_depth, spec, sensor, factor, window)  # fmt: skip
         sample: Sample = {}
         for scale, clip in clips.items():
             tensors = clip_to_tensors(clip, self.max_depth)

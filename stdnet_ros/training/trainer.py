@@ -50,7 +50,7 @@ class TrainConfig:
     guided_radius_x: float = 1.0
     guided_eps: float = 1e-3
     sensor: str = DEFAULT_SENSOR  # data.sensors preset that makes the LR depth: dtof | itof
-    scene: str = "room"  # data.synthetic.SCENES preset the clips are drawn from: room | indoor
+    scene: str = "room"  # data.synthetic.SCENES preset(s): room | indoor | room+indoor (one drawn per clip)
     loss: str = "published"  # published | mse+l1
     frames: int = 7
     size: int = 256
@@ -114,9 +114,11 @@ class Trainer:
             self.rank = 0
             auto = "cuda" if torch.cuda.is_available() else "cpu"
             self.device = torch.device(auto if cfg.device == "auto" else cfg.device)
-        if cfg.loss not in LOSSES or cfg.schedule not in SCHEDULES or cfg.scene not in SCENES:
+        scenes_known = all(name in SCENES for name in cfg.scene.split("+"))
+        if cfg.loss not in LOSSES or cfg.schedule not in SCHEDULES or not scenes_known:
             raise ValueError(
-                f"loss must be one of {LOSSES}, schedule one of {SCHEDULES}, scene one of {tuple(SCENES)}"
+                f"loss must be one of {LOSSES}, schedule one of {SCHEDULES}, "
+                f"scene one of {tuple(SCENES)} or several joined by +"
             )
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
@@ -175,8 +177,8 @@ class Trainer:
         cfg = self.cfg
         return SyntheticClipDataset(
             length, cfg.frames, cfg.size, tuple(cfg.scales), cfg.max_depth, seed=seed, augment=augment,
-            spec=SCENES[cfg.scene], sensor=sensor(cfg.sensor), render=cfg.render,
-            depth_scale=cfg.depth_scale if augment else None,
+            spec=tuple(SCENES[name] for name in cfg.scene.split("+")), sensor=sensor(cfg.sensor),
+            render=cfg.render, depth_scale=cfg.depth_scale if augment else None,
         )  # fmt: skip
 
     def _lr(self, sample: dict[str, torch.Tensor], scale: int) -> torch.Tensor:
