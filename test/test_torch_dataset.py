@@ -11,7 +11,13 @@ from torch.nn import functional as F
 from stdnet_ros.data.datasets import open_dataset
 from stdnet_ros.data.sensors import DirectToF, IndirectToF
 from stdnet_ros.data.synthetic import SCENES, generate_clip, generate_clips
-from stdnet_ros.data.torch_dataset import ReaderClipDataset, SyntheticClipDataset, clip_to_tensors
+from stdnet_ros.data.torch_dataset import (
+    LUMA,
+    ReaderClipDataset,
+    SyntheticClipDataset,
+    chroma_420,
+    clip_to_tensors,
+)
 
 CLEAN = IndirectToF(noise_base=0, noise_quad=0, flying_prob=0, dropout=0, min_signal=0)
 
@@ -91,6 +97,19 @@ def test_multiscale_sensor_mix_and_depth_scaling() -> None:
         ratios.add(round(ratio, 3))
         clean_lr += torch.allclose(F.avg_pool2d(sample["gt"], 8), sample["lr_x8"], atol=1e-5)
     assert len(ratios) > 4 and 0 < clean_lr < len(data)  # both sensors were drawn
+
+
+def test_chroma_420_keeps_luma_and_halves_colour_resolution() -> None:
+    grey = torch.rand(2, 3, 16, 16).mean(1, keepdim=True).expand(2, 3, 16, 16)
+    torch.testing.assert_close(chroma_420(grey), grey)  # no colour, nothing to subsample
+    image = 0.5 + 0.1 * torch.rand(2, 3, 16, 16)  # far from the clamp
+    luma = (image * LUMA.view(1, 3, 1, 1)).sum(1)
+    out = chroma_420(image)
+    torch.testing.assert_close((out * LUMA.view(1, 3, 1, 1)).sum(1), luma)
+    stripe = torch.full((3, 8, 8), 0.5)
+    stripe[0, :, 3], stripe[2, :, 3] = 0.8, 0.2  # a one-pixel colour line
+    red_minus_blue = (chroma_420(stripe)[0] - chroma_420(stripe)[2])[:, 2:6].mean(0)
+    assert red_minus_blue[1] < 0.4 and (red_minus_blue[[0, 2]] > 0).all()  # spread to its neighbours
 
 
 def test_listed_scene_presets_are_drawn_per_clip() -> None:

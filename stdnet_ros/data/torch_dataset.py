@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 from torch.utils.data import Dataset
 
 from stdnet_ros.data.datasets import DatasetReader
@@ -39,6 +40,7 @@ def network_inputs(frames: list[Frame], max_depth: float) -> tuple[torch.Tensor,
 
 EXPOSURE_GAIN = (0.6, 1.1)  # guide brightness factor range
 EXPOSURE_GAMMA = (0.75, 1.33)  # guide gamma range, drawn log-uniform
+LUMA = torch.tensor([0.299, 0.587, 0.114])  # BT.601 luma weights (JPEG's YCbCr)
 
 
 def clip_to_tensors(clip: Clip, max_depth: float) -> Sample:
@@ -73,12 +75,28 @@ def crop_clip(clip: Clip, size: int, rng: np.random.Generator) -> Clip:
     return Clip(clip.name, s, clip.max_depth, frames, clip.intrinsics)
 
 
-def augment(sample: Sample, rng: np.random.Generator) -> Sample:
+def chroma_420(guide: torch.Tensor) -> torch.Tensor:
+    """The guide (..., 3, H, W) as a 4:2:0 camera or JPEG stream delivers it: full-resolution luma,
+    colour difference (BT.601 Cb, Cr) averaged over 2 x 2 pixels and interpolated back.
+
+    Most RGB streams arrive so (a YUV 4:2:0 encoder, or JPEG with its default subsampling, as the
+    DyDToF colour files are, by their headers); a network trained on full-resolution colour learns
+    pixel-exact hue edges that such a camera does not have.
+    """
+    shape = guide.shape
+    rgb = guide.reshape(-1, 3, *shape[-2:])
+    luma = (rgb * LUMA.view(1, 3, 1, 1)).sum(1, keepdim=True)
+    colour = F.interpolate(F.avg_pool2d(rgb - luma, 2), size=shape[-2:], mode="bilinear", align_corners=False)
+    return (luma + colour).clamp(0, 1).reshape(shape)
+
+
+def augment(sample: Sample, rng: np.random.Generator, chroma_420_p: float = 0.0) -> Sample:
     """Horizontal flip, vertical flip, transpose of H and W: each with probability 1/2, on all tensors.
 
     Then a camera exposure the depth sensor never sees: the guide (only) gets a gain and a gamma
     drawn per clip (``EXPOSURE_GAIN``, ``EXPOSURE_GAMMA``), so the network does not learn one
-    brightness and contrast of the renderer as the look of every RGB camera.
+    brightness and contrast of the renderer as the look of every RGB camera; and, with probability
+    ``chroma_420_p``, 4:2:0 colour (``chroma_420``).
     """
     if rng.random() < 0.5:
         sample = {k: v.flip(-1) for k, v in sample.items()}
@@ -87,16 +105,20 @@ def augment(sample: Sample, rng: np.random.Generator) -> Sample:
     if rng.random() < 0.5:
         sample = {k: v.transpose(-1, -2) for k, v in sample.items()}
     gain, gamma = rng.uniform(*EXPOSURE_GAIN), float(np.exp(rng.uniform(*np.log(EXPOSURE_GAMMA))))
-    sample = {**sample, "guide": (sample["guide"] ** gamma * gain).clamp(0, 1)}
+    guide = (sample["guide"] ** gamma * gain).clamp(0, 1)
+    if chroma_420_p > 0 and rng.random() < chroma_420_p:  # no draw at 0: old runs repeat exactly
+        guide = chroma_420(guide)
+    sample = {**sample, "guide": guide}
     return {k: v.contiguous() for k, v in sample.items()}
 
 
 class _Epoched(Dataset):
     """Shared (seed, index, epoch) randomness."""
 
-    def __init__(self, seed: int, augment: bool) -> None:
+    def __init__(self, seed: int, augment: bool, chroma_420_p: float = 0.0) -> None:
         self.seed = seed
         self.augment = augment
+        self.chroma_420_p = chroma_420_p
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -126,9 +148,9 @@ class SyntheticClipDataset(_Epoched):
         max_depth: float = 40.0, seed: int = 0, augment: bool = True,
         spec: SceneSpec | tuple[SceneSpec, ...] | None = None,
         sensor: Sensor | tuple[Sensor, ...] | None = None, depth_scale: tuple[float, float] | None = None,
-        render: int | None = None,
+        render: int | None = None, chroma_420_p: float = 0.0,
     ) -> None:  # fmt: skip
-        super().__init__(seed, augment)
+        super().__init__(seed, augment, chroma_420_p)
         self.length, self.frames, self.size = length, frames, size
         self.render = render or size
         self.scales = (scales,) if isinstance(scales, int) else tuple(scales)
@@ -158,7 +180,7 @@ class SyntheticClipDataset(_Epoched):
             tensors = clip_to_tensors(clip, self.max_depth)
             sample["lr" if len(self.scales) == 1 else f"lr_x{scale}"] = tensors.pop("lr")
             sample.update(tensors)
-        return augment(sample, self._rng(index)) if self.augment else sample
+        return augment(sample, self._rng(index), self.chroma_420_p) if self.augment else sample
 
 
 class ReaderClipDataset(_Epoched):
@@ -189,4 +211,4 @@ class ReaderClipDataset(_Epoched):
         if self.size is not None:
             clip = crop_clip(clip, self.size, rng)
         sample = clip_to_tensors(clip, self.reader.layout.max_depth_m)
-        return augment(sample, rng) if self.augment else sample
+        return augment(sample, rng, self.chroma_420_p) if self.augment else sample

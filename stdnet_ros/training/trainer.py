@@ -55,6 +55,7 @@ class TrainConfig:
     frames: int = 7
     size: int = 256
     render: int = 0  # render scenes this large and crop ``size`` (0 = render at ``size``)
+    chroma_420: float = 0.0  # probability that a training clip's guide gets 4:2:0 colour (a camera stream's)
     init: str = ""  # start from these weights (fresh optimiser and schedule), e.g. to fine-tune
     batch: int = 3
     epochs: int = 250
@@ -178,7 +179,7 @@ class Trainer:
         return SyntheticClipDataset(
             length, cfg.frames, cfg.size, tuple(cfg.scales), cfg.max_depth, seed=seed, augment=augment,
             spec=tuple(SCENES[name] for name in cfg.scene.split("+")), sensor=sensor(cfg.sensor),
-            render=cfg.render, depth_scale=cfg.depth_scale if augment else None,
+            render=cfg.render, depth_scale=cfg.depth_scale if augment else None, chroma_420_p=cfg.chroma_420,
         )  # fmt: skip
 
     def _lr(self, sample: dict[str, torch.Tensor], scale: int) -> torch.Tensor:
