@@ -113,10 +113,12 @@ def test_chroma_420_keeps_luma_and_halves_colour_resolution() -> None:
 
 
 def test_listed_scene_presets_are_drawn_per_clip() -> None:
-    """A mixed data set's clip i is exactly clip i of one of its presets' own data sets, and both occur."""
+    """A mixed data set's clip i is exactly clip i of one of its presets' own data sets (each seen
+    through its own camera size), and both occur."""
     kw = {"frames": 2, "size": 64, "scales": 4, "depth_scale": (0.8, 1.3), "augment": False}
-    mixed = SyntheticClipDataset(8, spec=(SCENES["room"], SCENES["indoor"]), **kw)
-    alone = [SyntheticClipDataset(8, spec=SCENES[name], **kw) for name in ("room", "indoor")]
+    mixed = SyntheticClipDataset(8, spec=(SCENES["room"], SCENES["indoor"]), render=(64, 128), **kw)
+    alone = [SyntheticClipDataset(8, spec=SCENES[name], render=r, **kw)
+             for name, r in (("room", 64), ("indoor", 128))]  # fmt: skip
     drawn = []
     for i in range(len(mixed)):
         guide = mixed[i]["guide"]
@@ -124,6 +126,8 @@ def test_listed_scene_presets_are_drawn_per_clip() -> None:
         assert sum(same) == 1
         drawn.append(same.index(True))
     assert set(drawn) == {0, 1}
+    with pytest.raises(ValueError, match="render sizes"):
+        SyntheticClipDataset(8, spec=(SCENES["room"], SCENES["indoor"]), render=(64,), **kw)
 
 
 def test_rendered_larger_then_cropped_keeps_every_scale_on_the_same_window() -> None:

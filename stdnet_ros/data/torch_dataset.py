@@ -140,7 +140,8 @@ class SyntheticClipDataset(_Epoched):
     one drawn per clip (after the depth factor, so one preset draws what it always drew).
     ``render`` > ``size`` renders the scene larger and keeps a ``size`` window of it (only the
     window's rays are cast): objects then span as many pixels as in a real 640-960 pixel wide
-    camera, instead of a whole room squeezed into the crop.
+    camera, instead of a whole room squeezed into the crop. With several presets ``render`` may
+    list one camera size per preset.
     """
 
     def __init__(
@@ -148,14 +149,17 @@ class SyntheticClipDataset(_Epoched):
         max_depth: float = 40.0, seed: int = 0, augment: bool = True,
         spec: SceneSpec | tuple[SceneSpec, ...] | None = None,
         sensor: Sensor | tuple[Sensor, ...] | None = None, depth_scale: tuple[float, float] | None = None,
-        render: int | None = None, chroma_420_p: float = 0.0,
+        render: int | tuple[int, ...] | None = None, chroma_420_p: float = 0.0,
     ) -> None:  # fmt: skip
         super().__init__(seed, augment, chroma_420_p)
         self.length, self.frames, self.size = length, frames, size
-        self.render = render or size
+        self.specs = spec if isinstance(spec, tuple) else (spec,)
+        renders = render if isinstance(render, tuple) else (render,) * len(self.specs)
+        if len(renders) != len(self.specs):
+            raise ValueError(f"{len(renders)} render sizes for {len(self.specs)} scene presets")
+        self.renders = tuple(r or size for r in renders)
         self.scales = (scales,) if isinstance(scales, int) else tuple(scales)
         self.max_depth, self.depth_scale = max_depth, depth_scale
-        self.specs = spec if isinstance(spec, tuple) else (spec,)
         self.sensors = sensor if isinstance(sensor, tuple) else (sensor,)
 
     def __len__(self) -> int:
@@ -167,14 +171,15 @@ class SyntheticClipDataset(_Epoched):
         scene_rng = np.random.default_rng([self.seed, index])  # per scene, the same every epoch
         sensor = self.sensors[int(scene_rng.integers(len(self.sensors)))]
         factor = float(scene_rng.uniform(*self.depth_scale)) if self.depth_scale else 1.0
-        spec = self.specs[int(scene_rng.integers(len(self.specs)))] if len(self.specs) > 1 else self.specs[0]
+        k = int(scene_rng.integers(len(self.specs))) if len(self.specs) > 1 else 0
+        render = self.renders[k]
         window = None
-        if self.render != self.size:  # one HR window for every scale, on the coarsest scale's grid
+        if render != self.size:  # one HR window for every scale, on the coarsest scale's grid
             window_rng, grid = np.random.default_rng([self.seed, index, 7]), max(self.scales)
-            y, x = (int(window_rng.integers(0, (self.render - self.size) // grid + 1)) * grid for _ in "yx")
+            y, x = (int(window_rng.integers(0, (render - self.size) // grid + 1)) * grid for _ in "yx")
             window = (y, x, self.size, self.size)
-        clips = generate_clips(self.seed + index, self.frames, self.render, self.render, self.scales,
-                               self.max_depth, spec, sensor, factor, window)  # fmt: skip
+        clips = generate_clips(self.seed + index, self.frames, render, render, self.scales,
+                               self.max_depth, self.specs[k], sensor, factor, window)  # fmt: skip
         sample: Sample = {}
         for scale, clip in clips.items():
             tensors = clip_to_tensors(clip, self.max_depth)

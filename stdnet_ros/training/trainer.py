@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from stdnet_ros.data.sensors import DEFAULT_SENSOR, sensor
-from stdnet_ros.data.synthetic import SCENES
+from stdnet_ros.data.synthetic import SCENES, SceneSpec
 from stdnet_ros.data.torch_dataset import SyntheticClipDataset
 from stdnet_ros.evaluation.baselines import BASELINES
 from stdnet_ros.model import STDNet
@@ -50,7 +50,9 @@ class TrainConfig:
     guided_radius_x: float = 1.0
     guided_eps: float = 1e-3
     sensor: str = DEFAULT_SENSOR  # data.sensors preset that makes the LR depth: dtof | itof
-    scene: str = "room"  # data.synthetic.SCENES preset(s): room | indoor | room+indoor (one drawn per clip)
+    # data.synthetic.SCENES preset(s): room | indoor | room+indoor (one drawn per clip); a preset may
+    # name its own camera size, room@320+indoor@960, instead of ``render``
+    scene: str = "room"
     loss: str = "published"  # published | mse+l1
     frames: int = 7
     size: int = 256
@@ -74,6 +76,19 @@ class TrainConfig:
     threads: int = 0  # torch intra-op threads; 0 = torch's default (all cores)
     resume: bool = False
     name: str = "stdnet"
+
+
+def scene_presets(text: str, render: int) -> tuple[tuple[SceneSpec, ...], tuple[int, ...]]:
+    """``room+indoor@960`` -> the presets and each one's camera size (``render`` where not named)."""
+    specs, renders = [], []
+    for item in text.split("+"):
+        name, _, size = item.partition("@")
+        if name not in SCENES or (size and not size.isdigit()):
+            raise ValueError(f"scene {item!r}: must be one of {tuple(SCENES)}, optionally @<render size>, "
+                             "several joined by +")  # fmt: skip
+        specs.append(SCENES[name])
+        renders.append(int(size) if size else render)
+    return tuple(specs), tuple(renders)
 
 
 class TrainNet(nn.Module):
@@ -115,12 +130,9 @@ class Trainer:
             self.rank = 0
             auto = "cuda" if torch.cuda.is_available() else "cpu"
             self.device = torch.device(auto if cfg.device == "auto" else cfg.device)
-        scenes_known = all(name in SCENES for name in cfg.scene.split("+"))
-        if cfg.loss not in LOSSES or cfg.schedule not in SCHEDULES or not scenes_known:
-            raise ValueError(
-                f"loss must be one of {LOSSES}, schedule one of {SCHEDULES}, "
-                f"scene one of {tuple(SCENES)} or several joined by +"
-            )
+        if cfg.loss not in LOSSES or cfg.schedule not in SCHEDULES:
+            raise ValueError(f"loss must be one of {LOSSES}, schedule one of {SCHEDULES}")
+        self.scenes, self.renders = scene_presets(cfg.scene, cfg.render)
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
@@ -178,8 +190,8 @@ class Trainer:
         cfg = self.cfg
         return SyntheticClipDataset(
             length, cfg.frames, cfg.size, tuple(cfg.scales), cfg.max_depth, seed=seed, augment=augment,
-            spec=tuple(SCENES[name] for name in cfg.scene.split("+")), sensor=sensor(cfg.sensor),
-            render=cfg.render, depth_scale=cfg.depth_scale if augment else None, chroma_420_p=cfg.chroma_420,
+            spec=self.scenes, sensor=sensor(cfg.sensor), render=self.renders,
+            depth_scale=cfg.depth_scale if augment else None, chroma_420_p=cfg.chroma_420,
         )  # fmt: skip
 
     def _lr(self, sample: dict[str, torch.Tensor], scale: int) -> torch.Tensor:
