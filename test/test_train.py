@@ -33,6 +33,16 @@ def test_smoke_run_writes_a_checkpoint_for_both_scales(tmp_path: pathlib.Path, c
     assert (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_varied_clip_lengths_train_every_window_fill(tmp_path: pathlib.Path) -> None:
+    """--vary-frames: steps on the first 1, 2 or 3 frames (the engine's fills after a reset)."""
+    assert main(["train", "--out", str(tmp_path), "--epochs", "1", "--loss", "mse+l1", "--vary-frames",
+                 *TINY, "--steps-per-epoch", "12"]) == 0  # fmt: skip
+    record = read_checkpoint(tmp_path / "stdnet.safetensors")[1]["extra"]["history"][-1]
+    assert sum(record["clip_lengths"]) == 12 and min(record["clip_lengths"]) > 0
+    with pytest.raises(ValueError, match="vary-frames"):
+        Trainer(TrainConfig(vary_frames=True, loss="published", out=str(tmp_path)))
+
+
 def test_resume_continues_from_the_saved_epoch(tmp_path: pathlib.Path) -> None:
     main(["train", "--out", str(tmp_path), "--epochs", "1", *TINY])
     first = read_checkpoint(tmp_path / "stdnet.safetensors")

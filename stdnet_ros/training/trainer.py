@@ -55,6 +55,10 @@ class TrainConfig:
     scene: str = "room"
     loss: str = "published"  # published | mse+l1
     frames: int = 7
+    # each step trains on a clip's first t frames, t drawn uniformly from 1..frames: the streaming
+    # engine runs every window fill from 1 (a stream's first frame, the frame after a reset) to W,
+    # and a network trained on full clips only is biased on the shorter ones (model card, stage 4)
+    vary_frames: bool = False
     size: int = 256
     render: int = 0  # render scenes this large and crop ``size`` (0 = render at ``size``)
     chroma_420: float = 0.0  # probability that a training clip's guide gets 4:2:0 colour (a camera stream's)
@@ -132,6 +136,8 @@ class Trainer:
             self.device = torch.device(auto if cfg.device == "auto" else cfg.device)
         if cfg.loss not in LOSSES or cfg.schedule not in SCHEDULES:
             raise ValueError(f"loss must be one of {LOSSES}, schedule one of {SCHEDULES}")
+        if cfg.vary_frames and cfg.loss == "published":
+            raise ValueError("--vary-frames needs a loss without temporal-difference terms (mse+l1)")
         self.scenes, self.renders = scene_presets(cfg.scene, cfg.render)
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
@@ -254,13 +260,19 @@ class Trainer:
         final = self.out / f"{cfg.name}.safetensors"
         while self.epoch < cfg.epochs:
             began = time.time()
-            losses = []
+            losses, lengths_seen = [], [0] * cfg.frames
             bar = tqdm(
                 self._loader(self.epoch), desc=f"epoch {self.epoch + 1}/{cfg.epochs}", disable=not self.main
             )
+            lengths = torch.Generator().manual_seed(cfg.seed * 1000 + self.epoch)
             for step, sample in enumerate(bar):
-                lr = self._lr(sample, cfg.scales[step % len(cfg.scales)])
-                terms, _ = self.module(lr, sample["guide"].to(self.device), sample["gt"].to(self.device))
+                t = cfg.frames
+                if cfg.vary_frames:
+                    t = int(torch.randint(1, cfg.frames + 1, (1,), generator=lengths))
+                lengths_seen[t - 1] += 1
+                lr = self._lr(sample, cfg.scales[step % len(cfg.scales)])[:, :t]
+                guide, gt = sample["guide"][:, :t].to(self.device), sample["gt"][:, :t].to(self.device)
+                terms, _ = self.module(lr, guide, gt)
                 self.opt.zero_grad(set_to_none=True)
                 terms.total.backward()
                 self.opt.step()
@@ -279,6 +291,8 @@ class Trainer:
                     "loss": sum(losses) / len(losses),
                     "seconds": time.time() - began,
                 }
+                if cfg.vary_frames:  # steps per clip length 1..frames
+                    record["clip_lengths"] = lengths_seen
                 record.update(self.validate())
                 self.history.append(record)
                 tqdm.write(json.dumps(record))
