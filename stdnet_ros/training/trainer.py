@@ -213,7 +213,11 @@ class Trainer:
 
     def validate(self) -> dict[str, float]:
         """RMSE (cm, pooled over every pixel) on held-out synthetic clips, per scale, next to the
-        model's own base and the guided-filter baseline on the same clips."""
+        model's own base and the guided-filter baseline on the same clips.
+
+        ``val_x<s>_stream_rmse_cm`` scores what the node outputs after a reset: frame t predicted
+        from frames 1..t only (windows filling from 1 to the clip length), the figure that exposes
+        a network trained on full clips only (model card, stage 4)."""
         cfg = self.cfg
         self.net.eval()
         sums: dict[str, float] = {}
@@ -229,7 +233,10 @@ class Trainer:
                     flat = lr.flatten(0, 1)
                     base = net.base_depth(flat, net.enlarge_depth(flat), guide.flatten(0, 1))
                     base = base.view_as(gt)
-                    for key, pred in ((f"val_x{scale}_rmse_cm", depth), (f"val_x{scale}_base_rmse_cm", base)):
+                    stream = torch.cat([self.net(lr[:, :t], guide[:, :t], gt[:, :t])[1][:, -1:]
+                                        for t in range(1, gt.shape[1] + 1)], dim=1)  # fmt: skip
+                    for key, pred in ((f"val_x{scale}_rmse_cm", depth), (f"val_x{scale}_base_rmse_cm", base),
+                                      (f"val_x{scale}_stream_rmse_cm", stream)):  # fmt: skip
                         sums[key] = sums.get(key, 0.0) + float(((pred - gt) ** 2).sum())
                     if self.baseline_errors is None:
                         key = f"val_x{scale}_guided_rmse_cm"
