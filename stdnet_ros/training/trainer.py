@@ -233,8 +233,9 @@ class Trainer:
                     flat = lr.flatten(0, 1)
                     base = net.base_depth(flat, net.enlarge_depth(flat), guide.flatten(0, 1))
                     base = base.view_as(gt)
-                    stream = torch.cat([self.net(lr[:, :t], guide[:, :t], gt[:, :t])[1][:, -1:]
-                                        for t in range(1, gt.shape[1] + 1)], dim=1)  # fmt: skip
+                    shorter = [self.net(lr[:, :t], guide[:, :t], gt[:, :t])[1][:, -1:]
+                               for t in range(1, gt.shape[1])]  # fmt: skip
+                    stream = torch.cat([*shorter, depth[:, -1:]], dim=1)  # the full window: the clip's own
                     for key, pred in ((f"val_x{scale}_rmse_cm", depth), (f"val_x{scale}_base_rmse_cm", base),
                                       (f"val_x{scale}_stream_rmse_cm", stream)):  # fmt: skip
                         sums[key] = sums.get(key, 0.0) + float(((pred - gt) ** 2).sum())
