@@ -11,7 +11,16 @@ from shared_data import DYDTOF, requires_shared
 
 from stdnet_ros.data import Clip
 from stdnet_ros.data.sensors import DirectToF, IndirectToF, sensor
-from stdnet_ros.data.synthetic import SCENES, SceneSpec, generate_clip, generate_clips
+from stdnet_ros.data.synthetic import (
+    SCENES,
+    SceneSpec,
+    SyntheticScene,
+    _blocks_ray,
+    _Box,
+    _Sphere,
+    generate_clip,
+    generate_clips,
+)
 
 GREY = np.full((64, 64, 3), 128, np.uint8)  # the iToF preset reads albedo, not the RGB
 
@@ -183,3 +192,36 @@ def test_natural_surfaces_are_muted_and_detailed_and_the_vivid_room_is_unchanged
     assert grainy[1] > 1.5 * muted[1]
     # the default room (the demo's and the tests' scenes) draws exactly what it drew before
     assert SCENES["room"] == SceneSpec() and SceneSpec().chroma is None and SceneSpec().grain == 0
+
+
+def test_furniture_stands_on_the_floor_and_moves_rigidly() -> None:
+    scene = SyntheticScene(7, 240, 320, replace(SCENES["clutter"], furniture=1.0))
+    floor = scene.planes[1].dist
+    assert len(scene.objects) >= 6 * 5  # every object a table (5 parts) or a chair (8)
+    for part in scene.objects:
+        assert isinstance(part, _Box) and part.spin == 0.0 and part.velocity[1] == 0.0
+        assert part.corners(0.0)[:, 1].max() <= floor + 1e-9  # nothing sinks into the floor
+    legs = [p for p in scene.objects if abs(p.corners(0.0)[:, 1].max() - floor) < 1e-9]
+    assert len(legs) >= 4 * 6 and all(max(p.half[0], p.half[2]) < 0.04 for p in legs)  # thin, on the floor
+    # the parts of one piece keep their distances: same velocity and yaw, no spin
+    gaps = [np.linalg.norm(a.at(t)[0] - b.at(t)[0]) for t in (0.0, 1.0) for a, b in [scene.objects[:2]]]
+    assert gaps[0] == pytest.approx(gaps[1])
+
+
+def test_shadows_darken_the_image_and_leave_the_depth_alone() -> None:
+    lit, shaded = (generate_clips(11, 2, 240, 320, (4,), spec=replace(SCENES["clutter"], shadows=s))[4]
+                   for s in (False, True))  # fmt: skip
+    for a, b in zip(lit, shaded, strict=True):
+        # the LR may differ: the sensor weighs each pixel by the RGB, as the published simulator does
+        assert np.array_equal(a.depth_gt, b.depth_gt)
+        darker = a.rgb.astype(int) - b.rgb.astype(int)
+        assert darker.min() >= 0  # a shadow only takes light away
+        assert (darker.mean(axis=2) > 10).mean() > 0.01  # and it falls somewhere visible
+
+
+def test_a_shadow_ray_is_blocked_only_by_what_lies_towards_the_light() -> None:
+    paint = {"texture": np.zeros((8, 8, 3), np.float32), "density": 1.0}
+    ball = _Sphere(np.array([0.0, -2.0, 5.0]), np.zeros(3), 0.5, **paint)
+    up = np.array([0.0, -1.0, 0.0])  # y points down
+    points = np.array([[0.0, 0.0, 5.0], [2.0, 0.0, 5.0], [0.0, -4.0, 5.0]]).T  # under, beside, above it
+    assert _blocks_ray(ball, 0.0, points, up).tolist() == [True, False, False]

@@ -1,9 +1,10 @@
 """Procedural RGB-D video with a ToF-like low-resolution depth, for training, tests and the demo.
 
 Scenes are ray cast, not painted, so depth, parallax and occlusion are
-geometrically consistent: a box-shaped room (planes) holding spheres and boxes
-at several depths, a camera that translates and pans, objects that move on
-their own, and a light that changes. Surfaces carry textures whose colour
+geometrically consistent: a box-shaped room (planes) holding spheres, boxes,
+poles and (in the ``clutter`` preset) tables and chairs built of thin parts,
+a camera that translates and pans, objects that move on their own, and a light
+that changes and, optionally, casts shadows. Surfaces carry textures whose colour
 edges sometimes coincide with depth edges and sometimes do not (decals,
 stripes, objects coloured like the wall behind them), which is exactly what a
 guided super-resolution network must learn to tell apart. The low-resolution
@@ -43,6 +44,9 @@ class SceneSpec:
     chroma: float | None = None
     grain: float = 0.0  # amplitude of per-texel brightness variation (fine detail, print, wear)
     density_gain: float = 1.0  # texels per metre, times the default ranges: finer patterns
+    thin: float = 0.2  # share of objects that are a pole or rail narrower than one LR pixel
+    furniture: float = 0.0  # share of objects that are a table or chair of thin legs standing on the floor
+    shadows: bool = False  # objects cast shadows: colour edges with no depth edge under them
 
 
 SCENES = {
@@ -52,6 +56,13 @@ SCENES = {
     # muted colours with fine detail, whose saturation and gradient statistics are those of a
     # photographed room rather than of random paint (model card, "Stage 3": set on input statistics)
     "indoor": SceneSpec(wall_depth=(5.0, 12.0), chroma=0.35, grain=0.1, density_gain=2.0),
+    # the indoor look, furnished: DyDToF's RGB frames are full of chair and table frames, poles and
+    # the shadows they cast, whose depth edges are thinner than one LR pixel (model card, "Stage 7":
+    # set from what the inputs look like, never from their ground truth)
+    "clutter": SceneSpec(
+        objects=(6, 14), wall_depth=(5.0, 12.0), chroma=0.35, grain=0.1, density_gain=2.0,
+        thin=0.3, furniture=0.35, shadows=True,
+    ),
 }
 
 
@@ -229,6 +240,24 @@ def _hit_box(
     return t, rot @ local_n, u, v
 
 
+def _blocks_ray(obj: _Sphere | _Box, time: float, points: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """(n,) True where the ray from each point (3, n) along ``direction`` (unit, (3,)) hits ``obj``."""
+    if isinstance(obj, _Sphere):
+        centre, radius = obj.at(time)
+        oc = points - centre[:, None]
+        b = direction @ oc
+        disc = b * b - (np.einsum("in,in->n", oc, oc) - radius**2)
+        return (disc > 0) & (-b - np.sqrt(np.maximum(disc, 0)) > 1e-4)
+    centre, yaw = obj.at(time)
+    rot = _rotation(yaw, 0.0)
+    o = rot.T @ (points - centre[:, None])
+    d = rot.T @ direction
+    d = np.where(np.abs(d) < 1e-9, 1e-9, d)[:, None]
+    t1, t2 = (-obj.half[:, None] - o) / d, (obj.half[:, None] - o) / d
+    tnear, tfar = np.minimum(t1, t2).max(axis=0), np.maximum(t1, t2).min(axis=0)
+    return (tnear <= tfar) & (tnear > 1e-4)
+
+
 class SyntheticScene:
     """One random scene; ``render(i)`` gives frame i (RGB, true depth, albedo luminance).
 
@@ -258,7 +287,9 @@ class SyntheticScene:
         ).reshape(3, -1).astype(np.float32)
         self.planes = self._room(rng)
         wall_colour = self.planes[0].atlas[: TEXTURE_SIZE**2].mean(axis=0)
-        self.objects = [self._object(rng, wall_colour) for _ in range(int(rng.integers(*self.spec.objects)))]
+        self.objects: list[_Sphere | _Box] = []
+        for _ in range(int(rng.integers(*self.spec.objects))):
+            self.objects.extend(self._object(rng, wall_colour))
         # camera: smooth translation and pan; light: direction drifts, brightness changes
         self.cam_amp = rng.uniform(0, self.spec.camera_speed, 3) * np.array([1.0, 0.3, 1.0])
         self.cam_freq = rng.uniform(0.2, 1.0, 3)
@@ -291,7 +322,10 @@ class SyntheticScene:
             for n, d in planes
         ]
 
-    def _object(self, rng: np.random.Generator, wall_colour: np.ndarray) -> _Sphere | _Box:
+    def _object(self, rng: np.random.Generator, wall_colour: np.ndarray) -> list[_Sphere | _Box]:
+        """One free object, or the parts of one piece of furniture."""
+        if self.spec.furniture and rng.random() < self.spec.furniture:
+            return self._furniture(rng)
         depth = rng.uniform(0.8, self.planes[0].dist * 0.9)
         half_fov = 0.5 * self.width / self.intrinsics[0]
         centre = np.array([rng.uniform(-1, 1) * depth * half_fov, rng.uniform(-0.6, 0.8) * depth * half_fov,
@@ -302,14 +336,47 @@ class SyntheticScene:
         kw = {"texture": texture, "density": rng.uniform(20, 200) * self.spec.density_gain}
         kind = rng.random()
         if kind < 0.35:
-            return _Sphere(centre, velocity, size, **kw)
-        if kind < 0.55:  # a thin pole or rail: structure narrower than one LR pixel
+            return [_Sphere(centre, velocity, size, **kw)]
+        if kind < 0.35 + self.spec.thin:  # a thin pole or rail: structure narrower than one LR pixel
             half = np.array([rng.uniform(0.01, 0.06), rng.uniform(0.5, 2.0), rng.uniform(0.01, 0.06)])
             if rng.random() < 0.3:
                 half = half[[1, 0, 2]]
-            return _Box(centre, velocity, half, rng.uniform(-0.5, 0.5), rng.uniform(0, np.pi), **kw)
+            return [_Box(centre, velocity, half, rng.uniform(-0.5, 0.5), rng.uniform(0, np.pi), **kw)]
         half = size * rng.uniform(0.3, 1.2, 3)
-        return _Box(centre, velocity, half, rng.uniform(-1.5, 1.5), rng.uniform(0, np.pi), **kw)
+        return [_Box(centre, velocity, half, rng.uniform(-1.5, 1.5), rng.uniform(0, np.pi), **kw)]
+
+    def _furniture(self, rng: np.random.Generator) -> list[_Box]:
+        """A table (top on four legs) or a chair (and a back), standing on the floor.
+
+        The parts share one velocity and yaw and never spin, so the piece moves rigidly.
+        """
+        floor = self.planes[1].dist  # y points down: the floor is the plane y = floor
+        depth = rng.uniform(1.0, self.planes[0].dist * 0.9)
+        half_fov = 0.5 * self.width / self.intrinsics[0]
+        anchor = np.array([rng.uniform(-1, 1) * depth * half_fov, floor, depth])
+        moves = rng.random() < 0.3  # along the floor only
+        velocity = rng.normal(0, self.spec.object_speed / 4, 3) * np.array([1.0, 0.0, 1.0]) * moves
+        yaw = rng.uniform(0, np.pi)
+        width, length, height = rng.uniform(0.4, 1.4), rng.uniform(0.4, 1.0), rng.uniform(0.4, 1.0)
+        top, leg = rng.uniform(0.015, 0.04), rng.uniform(0.012, 0.035)
+        parts = [((0.0, -height, 0.0), (width / 2, top, length / 2))]  # (offset from the anchor, half size)
+        for sx in (-1, 1):
+            for sz in (-1, 1):
+                foot = (sx * (width / 2 - leg), -height / 2, sz * (length / 2 - leg))
+                parts.append((foot, (leg, height / 2, leg)))
+        if rng.random() < 0.5:  # a chair: two posts and a back rest above the seat's rear edge
+            back = rng.uniform(0.3, 0.6)
+            rear = length / 2 - leg
+            for sx in (-1, 1):
+                parts.append(((sx * (width / 2 - leg), -height - back / 2, rear), (leg, back / 2, leg)))
+            rest = rng.uniform(0.03, 0.15)
+            parts.append(((0.0, -height - back + rest, rear), (width / 2, rest, leg)))
+        frame = _texture(rng, self.spec)  # legs and top in one material
+        density = rng.uniform(20, 200) * self.spec.density_gain
+        rot = _rotation(yaw, 0.0)
+        kw = {"texture": frame, "density": density}
+        return [_Box(anchor + rot @ np.array(at), velocity, np.array(half), 0.0, yaw, **kw)
+                for at, half in parts]  # fmt: skip
 
     def _camera(self, time: float) -> tuple[np.ndarray, np.ndarray]:
         origin = self.cam_amp * np.sin(self.cam_freq * time * 2 * np.pi / 3 + self.cam_phase)
@@ -332,6 +399,21 @@ class SyntheticScene:
             return np.zeros(0, dtype=np.int64)
         return (np.arange(y0, y1)[:, None] * w + np.arange(x0, x1)[None]).ravel()
 
+    def _shadowed(self, time: float, points: np.ndarray, owner: np.ndarray, light: np.ndarray) -> np.ndarray:
+        """(n,) True where another object stands between the seen point (3, n) and the light.
+
+        The light shines from above (the sign of its direction is free in the shading); an object
+        does not shadow itself here, its own shading already darkens the faces turned away.
+        """
+        towards = light if light[1] < 0 else -light  # y points down
+        seen = np.isfinite(points).all(axis=0)
+        shadow = np.zeros(points.shape[1], dtype=bool)
+        for k, obj in enumerate(self.objects):
+            idx = np.flatnonzero(seen & (owner != k) & ~shadow)
+            if idx.size:
+                shadow[idx[_blocks_ray(obj, time, points[:, idx], towards)]] = True
+        return shadow
+
     def render(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(rgb uint8 (H,W,3), depth float32 (H,W) metres along the optical axis, albedo luminance)."""
         time = index / self.spec.fps
@@ -352,7 +434,8 @@ class SyntheticScene:
             slant = np.abs(plane.normal @ r) / np.sqrt(np.einsum("in,in->n", r, r))
             footprint = depth[sel] * plane.density / (focal * np.maximum(slant, 0.05))  # texels per pixel
             albedo[sel] = plane.albedo(p[plane.axes[0]], p[plane.axes[1]], footprint)
-        for obj in self.objects:
+        owner = np.full(depth.size, -1)  # which object each pixel sees (-1: a wall)
+        for k, obj in enumerate(self.objects):
             idx = self._window(obj.corners(time), origin, rot)
             if idx.size == 0:
                 continue
@@ -361,8 +444,11 @@ class SyntheticScene:
             closer = t < depth[idx]
             sel = idx[closer]
             depth[sel] = t[closer]
+            owner[sel] = k
             cosine[sel] = np.abs(light @ n[:, closer])
             albedo[sel] = obj.albedo(u[closer], v[closer], t[closer] * obj.density / focal)
+        if self.spec.shadows:
+            cosine[self._shadowed(time, origin[:, None] + rays * depth, owner, light)] = 0.0
         gain = 1 + self.flicker * np.sin(2 * np.pi * 1.7 * time)
         if self.switch_time is not None and time >= self.switch_time:
             gain *= self.switch_gain
