@@ -94,3 +94,20 @@ def test_indoor_scenes_seen_through_a_large_camera_train_and_a_wrong_preset_is_r
     for wrong in ("kitchen", "room+kitchen", "room@big"):
         with pytest.raises(ValueError, match="must be one of"):
             Trainer(TrainConfig(scene=wrong, out=str(tmp_path)))
+
+
+def test_validate_scores_a_checkpoint_as_its_training_run_did_and_on_another_scene_mix(
+    tmp_path: pathlib.Path, capsys
+) -> None:
+    """``stdnet-ros validate`` is the trainer's own held-out score: runs on other mixes share a judge."""
+    assert main(["train", "--out", str(tmp_path), "--epochs", "1", "--scene", "room", *TINY]) == 0
+    path = str(tmp_path / "stdnet.safetensors")
+    trained = read_checkpoint(path)[1]["extra"]["history"][-1]
+    capsys.readouterr()
+    same = ["--checkpoint", path, "--size", "32", "--render", "0", "--val-clips", "1", "--json"]
+    assert main(["validate", *same, "--scene", "room"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    for key in ("val_x4_rmse_cm", "val_x8_stream_rmse_cm", "val_x8_guided_rmse_cm"):
+        assert scores[key] == pytest.approx(trained[key], rel=1e-5)
+    assert main(["validate", *same, "--scene", "clutter"]) == 0
+    assert json.loads(capsys.readouterr().out)["val_x4_guided_rmse_cm"] != trained["val_x4_guided_rmse_cm"]
