@@ -12,7 +12,9 @@ import torch
 
 from stdnet_ros.cli import main
 from stdnet_ros.data.torch_dataset import SyntheticClipDataset
-from stdnet_ros.model.checkpoint import load_model, read_checkpoint
+from stdnet_ros.model import STDNet
+from stdnet_ros.model.checkpoint import load_model, read_checkpoint, save_checkpoint
+from stdnet_ros.model.loss import metric_loss
 from stdnet_ros.training.trainer import TrainConfig, Trainer, TrainNet
 
 TINY = ["--mid-channels", "4", "--head-channels", "4", "--frames", "3", "--size", "32", "--batch", "1",
@@ -58,10 +60,11 @@ def test_resume_continues_from_the_saved_epoch(tmp_path: pathlib.Path) -> None:
     assert state["epoch"] == 2
 
 
-def test_a_few_steps_on_one_clip_reduce_the_loss() -> None:
+@pytest.mark.parametrize("loss", ["mse+l1", "mse"])
+def test_a_few_steps_on_one_clip_reduce_the_loss(loss: str) -> None:
     """Catches a broken loop (no gradient reaching the weights, a detached base, a sign error)."""
     cfg = TrainConfig(mid_channels=4, head_channels=4, base="guided", guided_radius_x=0.5, guided_eps=1e-4,
-                      loss="mse+l1", frames=2, size=32, scales=[4])  # fmt: skip
+                      loss=loss, frames=2, size=32, scales=[4])  # fmt: skip
     torch.manual_seed(0)
     net = TrainNet(cfg)
     sample = SyntheticClipDataset(1, frames=2, size=32, scales=4, max_depth=cfg.max_depth, augment=False)[0]
@@ -111,3 +114,32 @@ def test_validate_scores_a_checkpoint_as_its_training_run_did_and_on_another_sce
         assert scores[key] == pytest.approx(trained[key], rel=1e-5)
     assert main(["validate", *same, "--scene", "clutter"]) == 0
     assert json.loads(capsys.readouterr().out)["val_x4_guided_rmse_cm"] != trained["val_x4_guided_rmse_cm"]
+
+
+def test_a_soup_is_the_mean_of_its_checkpoints_and_refuses_two_architectures(tmp_path: pathlib.Path) -> None:
+    script = pathlib.Path(__file__).parents[1] / "scripts" / "soup.py"
+    paths = []
+    for seed, ch in ((0, 4), (1, 4), (2, 8)):
+        torch.manual_seed(seed)
+        paths.append(save_checkpoint(STDNet(4, ch, 4), tmp_path / f"m{seed}.safetensors", window=3))
+    out = tmp_path / "soup.safetensors"
+    subprocess.run([sys.executable, str(script), str(paths[0]), str(paths[1]), "--out", str(out)],
+                   check=True, capture_output=True)  # fmt: skip
+    (a, _), (b, _), (soup, meta) = (read_checkpoint(p) for p in (paths[0], paths[1], out))
+    for key in a:
+        assert torch.allclose(soup[key], (a[key] + b[key]) / 2)
+    assert meta["extra"]["soup_of"] == ["m0.safetensors", "m1.safetensors"] and load_model(out)[1].window == 3
+    mixed = subprocess.run([sys.executable, str(script), str(paths[0]), str(paths[2]), "--out", str(out)],
+                           capture_output=True, text=True)  # fmt: skip
+    assert mixed.returncode != 0 and "architecture" in mixed.stderr
+
+
+def test_the_mse_loss_is_the_squared_error_in_metres_and_mse_l1_adds_the_absolute_error() -> None:
+    cfg = TrainConfig(mid_channels=4, head_channels=4, frames=1, size=32, scales=[4])
+    pred, gt = torch.full((1, 1, 1, 2, 2), 0.5), torch.full((1, 1, 1, 2, 2), 0.25)  # 5 m off, of 20 m
+    with_l1 = TrainNet(TrainConfig(**{**cfg.__dict__, "loss": "mse+l1"}))
+    pure = TrainNet(TrainConfig(**{**cfg.__dict__, "loss": "mse"}))
+    assert float(metric_loss(pred, gt, 20.0, pure.l1_weight).total) == pytest.approx(25.0)
+    assert float(metric_loss(pred, gt, 20.0, with_l1.l1_weight).total) == pytest.approx(30.0)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        Trainer(TrainConfig(**{**cfg.__dict__, "loss": "l2"}))

@@ -1,0 +1,45 @@
+"""Average the weights of checkpoints fine-tuned from one start (a uniform "model soup").
+
+Fine-tunes of one network on different data stay in one basin, so their mean is a network too, and
+such averages are reported to hold up better under a shift of data (Wortsman et al., "Model soups",
+ICML 2022): here, from synthetic scenes to real ones. The first file's metadata is kept, with the
+sources and their configurations recorded.
+
+    python scripts/soup.py runs/a/a-best.safetensors runs/b/b-best.safetensors --out runs/soup.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from stdnet_ros.model.checkpoint import load_model, read_checkpoint, save_checkpoint
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoints", nargs="+", help="trainer .safetensors files of one architecture")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    states = [read_checkpoint(path)[0] for path in args.checkpoints]
+    shapes = [{k: v.shape for k, v in state.items()} for state in states]
+    loaded = [load_model(path) for path in args.checkpoints]
+    model, meta = loaded[0]
+    function = [(m.base, m.guided_radius_x, m.guided_eps, m.max_depth) for _, m in loaded]
+    if any(shape != shapes[0] for shape in shapes) or any(f != function[0] for f in function):
+        raise SystemExit("the checkpoints do not share one architecture (parameter names and shapes; "
+                         f"base, radius, eps, max depth: {function})")  # fmt: skip
+    model.load_state_dict({k: torch.stack([s[k].float() for s in states]).mean(0) for k in states[0]})
+    raw = read_checkpoint(args.checkpoints[0])[1]
+    sources = [Path(p).name for p in args.checkpoints]
+    configs = [read_checkpoint(p)[1].get("extra", {}).get("config", {}) for p in args.checkpoints]
+    extra = {**raw.get("extra", {}), "soup_of": sources, "soup_configs": configs}
+    save_checkpoint(model, args.out, window=meta.window, max_depth=meta.max_depth, name=meta.name or "soup",
+                    trained_on=f"uniform weight average of {', '.join(sources)}", extra=extra)  # fmt: skip
+    print(f"wrote {args.out}: mean of {len(states)} checkpoints")
+
+
+if __name__ == "__main__":
+    main()
