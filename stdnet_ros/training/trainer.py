@@ -36,7 +36,7 @@ from stdnet_ros.model import STDNet
 from stdnet_ros.model.checkpoint import read_checkpoint, save_checkpoint
 from stdnet_ros.model.loss import DiffRec, LossTerms, metric_loss, stdnet_loss
 
-LOSSES = ("published", "mse+l1")
+LOSSES = ("published", "mse+l1", "mse")
 SCHEDULES = ("step", "cosine")
 
 
@@ -53,7 +53,7 @@ class TrainConfig:
     # data.synthetic.SCENES preset(s): room | indoor | room+indoor (one drawn per clip); a preset may
     # name its own camera size, room@320+indoor@960, instead of ``render``
     scene: str = "room"
-    loss: str = "published"  # published | mse+l1
+    loss: str = "published"  # published | mse+l1 | mse (model.loss.metric_loss)
     frames: int = 7
     # each step trains on a clip's first t frames, t drawn uniformly from 1..frames: the streaming
     # engine runs every window fill from 1 (a stream's first frame, the frame after a reset) to W,
@@ -107,6 +107,7 @@ class TrainNet(nn.Module):
             nn.init.zeros_(head[-1].bias[:1])
         self.heads = DiffRec(cfg.mid_channels) if cfg.loss == "published" else None
         self.max_depth = cfg.max_depth
+        self.l1_weight = 1.0 if cfg.loss == "mse+l1" else 0.0
 
     def forward(
         self, lr: torch.Tensor, guide: torch.Tensor, gt: torch.Tensor
@@ -114,7 +115,7 @@ class TrainNet(nn.Module):
         self.net.scale = guide.shape[-1] // lr.shape[-1]  # one network serves every scale
         depth, extras = self.net(lr, guide)
         if self.heads is None:
-            return metric_loss(depth, gt, self.max_depth), depth
+            return metric_loss(depth, gt, self.max_depth, self.l1_weight), depth
         return stdnet_loss(depth, gt, self.heads(extras)), depth
 
 
@@ -137,7 +138,7 @@ class Trainer:
         if cfg.loss not in LOSSES or cfg.schedule not in SCHEDULES:
             raise ValueError(f"loss must be one of {LOSSES}, schedule one of {SCHEDULES}")
         if cfg.vary_frames and cfg.loss == "published":
-            raise ValueError("--vary-frames needs a loss without temporal-difference terms (mse+l1)")
+            raise ValueError("--vary-frames needs a loss without temporal-difference terms (mse+l1 or mse)")
         self.scenes, self.renders = scene_presets(cfg.scene, cfg.render)
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
