@@ -14,7 +14,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-SERIES = (("rmse_cm", "model", "-"), ("base_rmse_cm", "its base (input + guided filter)", ":"),
+SERIES = (("rmse_cm", "model", "-"), ("stream_rmse_cm", "model, streaming (windows filling 1..T)", "-."),
+          ("base_rmse_cm", "its base (input + guided filter)", ":"),
           ("guided_rmse_cm", "guided filter baseline", "--"))  # fmt: skip
 
 
