@@ -68,3 +68,9 @@ def test_bench_reports_machine_threads_and_each_precision(capsys: pytest.Capture
     ]
     assert set(summary["peak_gflops"]) == {"fp32", "bf16"}
     assert all(r["ms_p90"] >= r["ms_per_frame"] > 0 and r["fraction_of_peak"] > 0 for r in summary["rows"])
+
+
+def test_each_view_costs_one_network_and_the_ensemble_stays_exact() -> None:
+    one, two = (flops_per_frame(tiny(), Case(32, 24, 4, 2, 0, "fp32", views=v)) for v in (1, 2))
+    assert two == pytest.approx(2 * one, rel=0.02)  # the base and input copies are counted once per view too
+    assert engine_bench.max_rel_error_vs_offline(tiny(), Case(32, 24, 4, 3, 1, views=2), frames=5) < 1e-5

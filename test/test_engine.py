@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from stdnet_ros.model import STDNet
+from stdnet_ros.model.views import mean_over_views
 from stdnet_ros.streaming.engine import StreamingEngine
 
 MAX_DEPTH = 10.0
@@ -71,6 +72,33 @@ def test_each_output_equals_offline_on_its_window(window: int, lookahead: int) -
         assert out.window_fill == end - start + 1  # start-up: every frame seen so far
         assert np.isfinite(out.depth).all()
         assert rel(out.depth, offline(model, frames, start, end)[t - start]) < 1e-5, (t, start, end)
+
+
+ENSEMBLES = [(2, "incremental", "bilinear"), (2, "naive", "guided"), (8, "incremental", "guided")]
+
+
+@pytest.mark.parametrize(("views", "strategy", "base"), ENSEMBLES)
+def test_a_self_ensemble_is_the_mean_of_turned_windows(views: int, strategy: str, base: str) -> None:
+    """Frames of 16 x 20 pixels, so a quarter turn changes the shape the network sees."""
+    model = small_model()
+    model.base = base
+    engine = StreamingEngine(model, max_depth=MAX_DEPTH, window=3, views=views, strategy=strategy)
+    frames = list(stream(5))
+    for n, (rgb, depth, stamp) in enumerate(frames):
+        out = engine.push(rgb, depth, stamp)
+        start = max(0, n - 2)
+        lr = torch.from_numpy(np.stack([d for _, d, _ in frames[start : n + 1]]))[None, :, None] / MAX_DEPTH
+        guide = torch.from_numpy(np.stack([r for r, _, _ in frames[start : n + 1]])).permute(0, 3, 1, 2)[None]
+        with torch.no_grad():
+            want = mean_over_views(lambda a, b: (model(a, b)[0],), (lr, guide.float() / 255.0), views)[0]
+            alone = offline(model, frames, start, n)[-1]
+        assert rel(out.depth, want[0, -1, 0] * MAX_DEPTH) < 1e-5, n
+        assert rel(out.depth, alone) > 1e-4  # the views do change the output
+
+
+def test_a_view_count_outside_the_group_is_refused() -> None:
+    with pytest.raises(ValueError, match="views must be one of"):
+        StreamingEngine(small_model(), max_depth=MAX_DEPTH, window=3, views=3)
 
 
 def test_lookahead_must_fit_in_the_window() -> None:

@@ -41,13 +41,14 @@ def tiny(tiny_checkpoint: Path) -> ModelSpec:
 
 
 @requires_shared
-def test_streaming_with_full_lookahead_equals_offline(tiny: ModelSpec) -> None:
+@pytest.mark.parametrize("views", [1, 2])
+def test_streaming_with_full_lookahead_equals_offline(tiny: ModelSpec, views: int) -> None:
     """W = L + 1 = clip length: every streamed output sees the whole clip, exactly like one offline chunk."""
     clip = dydtof_crop(4, 4)
-    offline = predict_offline(tiny.model, clip, tiny.max_depth, chunk=4)
+    offline = predict_offline(tiny.model, clip, tiny.max_depth, chunk=4, views=views)
     whole = Evaluator(lambda scale: [clip], {4: tiny}, chunk=0, baselines=[], progress=False).run([4])
     assert whole[0].mode == "offline T=all"
-    engine = StreamingEngine(tiny.model, max_depth=tiny.max_depth, window=4, lookahead=3)
+    engine = StreamingEngine(tiny.model, max_depth=tiny.max_depth, window=4, lookahead=3, views=views)
     streamed = predict_streaming(engine, clip)
     assert len(offline) == len(streamed) == 4
     for a, b in zip(offline, streamed, strict=True):
@@ -101,6 +102,12 @@ def test_cli_with_checkpoint_on_synthetic(tiny_checkpoint: Path, capsys: pytest.
     rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["rows"]
     assert code == 0
     assert [r["mode"] for r in rows] == ["-", "offline T=2", "streaming W=2 L=0"]
+    code = main(["eval", "--data", "synthetic", "--synthetic-clips", "1", "--frames", "3",
+                 "--size", "32", "64", "--checkpoint", str(tiny_checkpoint), "--baselines", "--window", "2",
+                 "--views", "2", "--json"])  # fmt: skip
+    views = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["rows"]
+    assert code == 0 and [r["mode"] for r in views] == ["offline T=2 V=2", "streaming W=2 L=0 V=2"]
+    assert views[0]["rmse_cm"] != rows[1]["rmse_cm"]
     code = main(["eval", "--data", str(DYDTOF), "--frames", "1", "--no-model", "--baselines", "nearest",
                  "--json"])  # fmt: skip
     row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["rows"][0]

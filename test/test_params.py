@@ -33,6 +33,8 @@ def test_table_is_self_consistent() -> None:
         ("publish_confidence", 1, "must be bool"),
         ("slop", -0.1, "[0.0001"),
         ("lookahead", 32, "[0, 31]"),
+        ("views", 3, "one of (1, 2, 4, 8)"),
+        ("views", 16, "[0, 8]"),
         ("nope", 1, "unknown parameter"),
     ],
 )

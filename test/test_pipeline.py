@@ -47,6 +47,24 @@ def test_parameter_values_build_the_model_and_engine_they_name(tiny_checkpoint: 
     assert (engine.window, engine.lookahead, engine.max_depth) == (4, 2, model.meta.max_depth)
     assert build_pipeline(model, {**values, "max_depth": 3.0}).engine.max_depth == 3.0
     assert build_pipeline(model, {**values, "window": 0}).engine.window == model.meta.window  # its own
+    assert build_pipeline(model, {**values, "views": 0}).engine.views == model.meta.views == 1  # its own
+    assert build_pipeline(model, {**values, "views": 2}).engine.views == 2
+
+
+def test_a_checkpoint_selected_with_views_runs_with_them_unless_a_count_is_set(tmp_path: Path) -> None:
+    import torch
+
+    from stdnet_ros.model import STDNet
+    from stdnet_ros.model.checkpoint import CheckpointError, load_model, save_checkpoint
+
+    torch.manual_seed(0)
+    path = save_checkpoint(STDNet(4, 4, 8), tmp_path / "v2.safetensors", window=2, views=2, max_depth=10.0)
+    pipeline = _pipeline(path)
+    assert (pipeline.engine.window, pipeline.engine.views) == (2, 2)
+    assert _pipeline(path, views=1).engine.views == 1
+    bad = save_checkpoint(STDNet(4, 4, 8), tmp_path / "v3.safetensors", views=3)
+    with pytest.raises(CheckpointError, match="views 3 is not one of"):
+        load_model(bad)
 
 
 def test_each_output_carries_the_input_it_answers_lookahead_frames_later(tiny_checkpoint: Path) -> None:

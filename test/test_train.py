@@ -112,6 +112,12 @@ def test_validate_scores_a_checkpoint_as_its_training_run_did_and_on_another_sce
     scores = json.loads(capsys.readouterr().out)
     for key in ("val_x4_rmse_cm", "val_x8_stream_rmse_cm", "val_x8_guided_rmse_cm"):
         assert scores[key] == pytest.approx(trained[key], rel=1e-5)
+    assert main(["validate", *same, "--scene", "room", "--window", "2"]) == 0  # a window of 2 of 3 frames
+    windowed = json.loads(capsys.readouterr().out)
+    assert windowed["val_x4_rmse_cm"] == scores["val_x4_rmse_cm"]
+    assert windowed["val_x4_stream_rmse_cm"] != scores["val_x4_stream_rmse_cm"]
+    assert main(["validate", *same, "--scene", "room", "--views", "2"]) == 0  # with the turned view
+    assert json.loads(capsys.readouterr().out)["val_x4_rmse_cm"] != scores["val_x4_rmse_cm"]
     assert main(["validate", *same, "--scene", "clutter"]) == 0
     assert json.loads(capsys.readouterr().out)["val_x4_guided_rmse_cm"] != trained["val_x4_guided_rmse_cm"]
 

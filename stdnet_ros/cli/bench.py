@@ -24,6 +24,7 @@ from stdnet_ros.bench.engine_bench import (
 )
 from stdnet_ros.model import STDNet
 from stdnet_ros.model.checkpoint import load_model
+from stdnet_ros.model.views import VIEW_COUNTS
 from stdnet_ros.streaming.engine import resolve_device
 from stdnet_ros.streaming.runtime import cpu_info
 
@@ -38,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scales", nargs="+", type=int, default=[4])
     p.add_argument("--window", type=int, default=None,
                    help="frames in the window (default: the checkpoint's own; 7 for a random-weight network)")
+    p.add_argument("--views", nargs="+", type=int, default=None, choices=VIEW_COUNTS,
+                   help="self-ensemble view counts to time (default: the checkpoint's own; 1 if random)")
     p.add_argument("--lookaheads", nargs="+", type=int, default=[0])
     p.add_argument("--precisions", nargs="+", default=["fp32"], help="fp32, bf16, fp16 (CUDA), auto")
     p.add_argument("--strategies", nargs="+", default=["naive", "incremental"])
@@ -53,14 +56,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _model(args: argparse.Namespace) -> tuple[STDNet, str, int]:
-    """The network to time, its name, and the window to time it at."""
+def _model(args: argparse.Namespace) -> tuple[STDNet, str, int, list[int]]:
+    """The network to time, its name, and the window and view counts to time it at."""
     if args.mid_channels:
         torch.manual_seed(0)
         model = STDNet(args.scales[0], args.mid_channels, args.head_channels).eval()
-        return model, f"random C={args.mid_channels} head={args.head_channels}", args.window or 7
+        name = f"random C={args.mid_channels} head={args.head_channels}"
+        return model, name, args.window or 7, args.views or [1]
     model, meta = load_model(args.checkpoint or None, scale=args.scales[0])
-    return model, f"{meta.name} C={meta.mid_channels} base={meta.base}", args.window or meta.window
+    name = f"{meta.name} C={meta.mid_channels} base={meta.base}"
+    return model, name, args.window or meta.window, args.views or [meta.views]
 
 
 def machine(device: torch.device) -> dict:
@@ -90,11 +95,12 @@ def add_flops(model: STDNet, rows: list[dict], device: torch.device) -> dict[str
 
 def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
-    model, name, window = _model(args)
+    model, name, window, view_counts = _model(args)
     cases = [
-        Case(int(size.split("x")[0]), int(size.split("x")[1]), scale, window, la, prec, strat, threads)
-        for size, scale, la, prec, strat, threads in itertools.product(
-            args.sizes, args.scales, args.lookaheads, args.precisions, args.strategies, args.threads
+        Case(int(size.split("x")[0]), int(size.split("x")[1]), scale, window, la, prec, strat, threads, views)
+        for size, scale, la, prec, strat, threads, views in itertools.product(
+            args.sizes, args.scales, args.lookaheads, args.precisions, args.strategies, args.threads,
+            view_counts,
         )
         if not (prec == "fp16" and device.type == "cpu")
     ]
@@ -137,11 +143,13 @@ def print_table(summary: dict, flops: bool) -> None:
     gpu = f", {summary['gpu']}" if "gpu" in summary else ""
     print(f"{summary['model']} on {summary['device']}: {summary['cpu']} ({summary['cpu_cores']} cores; "
           f"{flags}){gpu}, torch {summary['torch']}")  # fmt: skip
-    print(f"{'size':>9} {'x':>3} {'W':>2} {'L':>2} {'prec':>5} {'thr':>3} {'strategy':>12} {'ms/frame':>9} "
-          f"{'p90 ms':>8} {'fps':>7}" + (f" {'GFLOP':>7} {'of peak':>7}" if flops else ""))  # fmt: skip
+    print(f"{'size':>9} {'x':>3} {'W':>2} {'V':>2} {'L':>2} {'prec':>5} {'thr':>3} {'strategy':>12} "
+          f"{'ms/frame':>9} {'p90 ms':>8} {'fps':>7}"
+          + (f" {'GFLOP':>7} {'of peak':>7}" if flops else ""))  # fmt: skip
     for r in summary["rows"]:
         line = (
-            f"{r['width']}x{r['height']:<5} {r['scale']:>3} {r['window']:>2} {r['lookahead']:>2} "
+            f"{r['width']}x{r['height']:<5} {r['scale']:>3} {r['window']:>2} {r['views']:>2} "
+            f"{r['lookahead']:>2} "
             f"{r['precision']:>5} {r['threads']:>3} {r['strategy']:>12} {r['ms_per_frame']:>9.1f} "
             f"{r['ms_p90']:>8.1f} {r['fps']:>7.2f}"
         )

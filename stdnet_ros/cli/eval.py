@@ -16,6 +16,7 @@ from stdnet_ros.evaluation.baselines import BASELINES
 from stdnet_ros.evaluation.evaluator import Evaluator, ModelSpec, format_table
 from stdnet_ros.model.checkpoint import CheckpointError, load_model
 from stdnet_ros.model.stdnet import SCALES
+from stdnet_ros.model.views import VIEW_COUNTS
 from stdnet_ros.streaming.engine import resolve_device
 
 log = logging.getLogger("stdnet_ros.eval")
@@ -38,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-model", action="store_true", help="baselines only")
     parser.add_argument("--window", type=int, default=None,
                         help="streaming window W (frames; default: the model's own, from its checkpoint)")
+    parser.add_argument("--views", type=int, default=None, choices=VIEW_COUNTS,
+                        help="self-ensemble views, offline and streaming (default: the model's own)")
     parser.add_argument("--lookahead", type=int, default=0, help="streaming lookahead L (frames)")
     parser.add_argument("--chunk", type=int, default=None,
                         help="offline chunk length T (default: W; 0 = whole clip)")
@@ -87,7 +90,7 @@ def load_models(args: argparse.Namespace) -> tuple[dict[int, ModelSpec], dict[in
             except CheckpointError as err:
                 errors.append(str(err))
                 continue
-            models[scale] = ModelSpec(model, meta.max_depth, meta.name or "default", meta.window)
+            models[scale] = ModelSpec(model, meta.max_depth, meta.name or "default", meta.window, meta.views)
             break
         else:
             if paths != [None]:
@@ -102,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
         args.device = str(resolve_device(args.device))
         models, missing = load_models(args)
         evaluator = Evaluator(clip_source(args), models, window=args.window, lookahead=args.lookahead,
-                              chunk=args.chunk, baselines=args.baselines, device=args.device)  # fmt: skip
+                              chunk=args.chunk, views=args.views, baselines=args.baselines,
+                              device=args.device)  # fmt: skip
         rows = evaluator.run(args.scales)
     except (CheckpointError, FileNotFoundError, ValueError) as err:
         print(f"stdnet-ros eval: error: {err}", file=sys.stderr)

@@ -13,6 +13,7 @@ import json
 from dataclasses import fields
 
 from stdnet_ros.model.checkpoint import DEFAULT_CHECKPOINT, load_model, read_checkpoint
+from stdnet_ros.model.views import VIEW_COUNTS
 from stdnet_ros.training.trainer import TrainConfig, Trainer
 
 
@@ -26,6 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--render", type=int, default=640, help="camera size the clips are cropped from")
     parser.add_argument("--size", type=int, default=128, help="crop size")
     parser.add_argument("--frames", type=int, default=3, help="clip length (streaming fills 1..frames)")
+    parser.add_argument("--window", type=int, default=0,
+                        help="streaming window W (frames; 0: the whole clip, windows filling 1..frames)")
+    parser.add_argument("--views", type=int, default=0, choices=(0, *VIEW_COUNTS),
+                        help="self-ensemble views (0: the checkpoint's own)")
     parser.add_argument("--val-clips", type=int, default=24)
     parser.add_argument("--scales", type=int, nargs="+", help="default: the scales the checkpoint serves")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -54,12 +59,14 @@ def config_for(checkpoint: str, args: argparse.Namespace) -> TrainConfig:
 
 def run(args: argparse.Namespace) -> int:
     cfg = config_for(args.checkpoint, args)
-    errors = Trainer(cfg).validate()
+    views = args.views or load_model(args.checkpoint)[1].views
+    errors = Trainer(cfg).validate(window=args.window or None, views=views)
     if args.json:
         print(json.dumps(errors))
         return 0
     print(f"{args.checkpoint}: {cfg.val_clips} clips of {cfg.frames} frames, scene {cfg.scene} "
-          f"@ {cfg.render}, {cfg.size} px crops (RMSE cm)")  # fmt: skip
+          f"@ {cfg.render}, {cfg.size} px crops, streaming W={args.window or cfg.frames}, {views} view(s) "
+          "(RMSE cm)")  # fmt: skip
     for scale in cfg.scales:
         row = {k: errors[f"val_x{scale}_{k}_rmse_cm"] for k in ("guided", "base")}
         row["model"] = errors[f"val_x{scale}_rmse_cm"]

@@ -26,6 +26,7 @@ from stdnet_ros.depth import invalid_output, output_support, valid_mask
 from stdnet_ros.evaluation.baselines import BASELINES, upsample
 from stdnet_ros.evaluation.metrics import ClipMetrics, ClipScore, mean_scores
 from stdnet_ros.model import STDNet
+from stdnet_ros.model.views import mean_over_views
 from stdnet_ros.streaming.engine import StreamingEngine
 
 log = logging.getLogger(__name__)
@@ -53,9 +54,11 @@ class Row:
 
 
 def predict_offline(
-    model: STDNet, clip: Clip, max_depth: float, chunk: int, device: str | torch.device = "cpu"
+    model: STDNet, clip: Clip, max_depth: float, chunk: int, device: str | torch.device = "cpu",
+    views: int = 1,
 ) -> list[np.ndarray]:
-    """HR depth (metres, NaN where unsupported) per frame, running ``chunk`` frames at a time."""
+    """HR depth (metres, NaN where unsupported) per frame, running ``chunk`` frames at a time,
+    averaged over ``views`` self-ensemble views (model.views)."""
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1 frame, got {chunk}")
     outputs = []
@@ -63,7 +66,8 @@ def predict_offline(
         frames = clip.frames[start : start + chunk]
         lr, guide = network_inputs(frames, max_depth)
         with torch.no_grad():
-            depth, _ = model(lr[None].to(device), guide[None].to(device))
+            inputs = (lr[None].to(device), guide[None].to(device))
+            (depth,) = mean_over_views(lambda a, b: model(a, b)[:1], inputs, views)
         depth = depth[0, :, 0].float().cpu().numpy() * max_depth
         for out, frame in zip(depth, frames, strict=True):
             out[invalid_output(out, output_support(valid_mask(frame.depth_lr), clip.scale))] = np.nan
@@ -90,6 +94,7 @@ class ModelSpec:
     max_depth: float
     name: str
     window: int = 7  # the window the model was trained for (its checkpoint's), used unless one is asked for
+    views: int = 1  # its self-ensemble views (its checkpoint's), used unless a count is asked for
 
 
 class Evaluator:
@@ -101,6 +106,7 @@ class Evaluator:
         models: dict[int, ModelSpec],
         *,
         window: int | None = None,  # streaming W; None = each model's own
+        views: int | None = None,  # self-ensemble views, offline and streaming; None = each model's own
         lookahead: int = 0,
         chunk: int | None = None,  # offline T; None = the window, 0 = the whole clip
         baselines: Iterable[str] = tuple(BASELINES),
@@ -109,7 +115,7 @@ class Evaluator:
     ) -> None:
         self.clips = clips
         self.models = models
-        self.window, self.lookahead, self.chunk = window, lookahead, chunk
+        self.window, self.lookahead, self.chunk, self.views = window, lookahead, chunk, views
         self.baselines = list(baselines)
         self.device = device
         self.progress = progress
@@ -125,17 +131,19 @@ class Evaluator:
             model = spec.model.to(self.device).eval()
             window = self.window or spec.window
             chunk = window if self.chunk is None else self.chunk
+            views = self.views or spec.views
+            tag = f" V={views}" if views > 1 else ""
 
             def offline(clip: Clip) -> list[np.ndarray]:
-                return predict_offline(model, clip, spec.max_depth, chunk or len(clip), self.device)
+                return predict_offline(model, clip, spec.max_depth, chunk or len(clip), self.device, views)
 
             def streaming(clip: Clip) -> list[np.ndarray]:
-                engine = StreamingEngine(model, max_depth=spec.max_depth, window=window,
+                engine = StreamingEngine(model, max_depth=spec.max_depth, window=window, views=views,
                                          lookahead=self.lookahead, device=self.device)
                 return predict_streaming(engine, clip)
 
-            methods.append((spec.name, f"offline T={chunk or 'all'}", offline))
-            methods.append((spec.name, f"streaming W={window} L={self.lookahead}", streaming))
+            methods.append((spec.name, f"offline T={chunk or 'all'}{tag}", offline))
+            methods.append((spec.name, f"streaming W={window} L={self.lookahead}{tag}", streaming))
         return methods  # fmt: skip
 
     def run(self, scales: Iterable[int]) -> list[Row]:

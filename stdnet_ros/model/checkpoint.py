@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from stdnet_ros import __version__
 from stdnet_ros.model.stdnet import SCALES, STDNet
+from stdnet_ros.model.views import VIEW_COUNTS
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 FORMAT_TAG = "stdnet_ros"
@@ -44,6 +45,7 @@ class CheckpointMeta:
     guided_radius_x: float = 1.0  # guided base only: radius as a multiple of the scale
     guided_eps: float = 1e-3  # guided base only: regulariser, guide units squared
     window: int = 7  # frames the model was trained and selected for; the engine's default window
+    views: int = 1  # self-ensemble views it was selected with (model.views); the engine's default
     max_depth: float = DEFAULT_MAX_DEPTH
     name: str = ""
     trained_on: str = "unknown"
@@ -118,9 +120,11 @@ def infer_meta(state: dict[str, torch.Tensor], meta: dict, scale: int | None, pa
         raise CheckpointError(f"{path}: scale unknown (not in metadata or file name); pass it explicitly")
     if int(scale) not in SCALES:
         raise CheckpointError(f"{path}: scale x{scale} is not one of {SCALES}")
-    stored = ("base", "guided_radius_x", "guided_eps", "window", "max_depth", "name", "trained_on", "version",
-              "extra")  # fmt: skip
+    stored = ("base", "guided_radius_x", "guided_eps", "window", "views", "max_depth", "name", "trained_on",
+              "version", "extra")  # fmt: skip
     fields = {k: meta[k] for k in stored if k in meta}
+    if fields.get("views", 1) not in VIEW_COUNTS:
+        raise CheckpointError(f"{path}: views {fields['views']} is not one of {VIEW_COUNTS}")
     fields["name"] = fields.get("name") or path.stem
     return CheckpointMeta(scale=int(scale), mid_channels=mid, head_channels=head, **fields)
 

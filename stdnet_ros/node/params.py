@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from stdnet_ros.model.stdnet import SCALES
+from stdnet_ros.model.views import VIEW_COUNTS
 
 # Node-relative topic names (a contract: launch remappings, the replay tools and users rely on them).
 TOPICS = {
@@ -52,6 +53,8 @@ PARAMS: tuple[Param, ...] = (
           apply="engine", low=0.0, high=1000.0),
     Param("window", 0, "Frames the network sees at once; 0 = the checkpoint's (what it was trained for)",
           apply="engine", low=0, high=32, step=1),
+    Param("views", 0, "Self-ensemble views per frame (1, 2, 4 or 8; each costs one network evaluation); "
+          "0 = the checkpoint's", apply="engine", low=0, high=8, step=1),
     Param("lookahead", 0, "Future frames each output waits for (latency in frames); < window",
           apply="engine", low=0, high=31, step=1),
     Param("max_gap_s", 5.0, "A stamp gap longer than this restarts the engine's window", apply="engine",
@@ -109,6 +112,8 @@ def validate(name: str, value: Any, others: dict[str, Any] | None = None) -> str
         return f"{name} must be in [{param.low}, {param.high}], got {value!r}"
     if name == "scale" and value not in SCALES:
         return f"scale must be one of {SCALES}, got {value}"
+    if name == "views" and value and value not in VIEW_COUNTS:
+        return f"views must be 0 (the checkpoint's) or one of {VIEW_COUNTS}, got {value}"
     merged = {**defaults(), **(others or {}), name: value}
     if merged["window"] and merged["lookahead"] >= merged["window"]:
         return f"lookahead ({merged['lookahead']}) must be smaller than window ({merged['window']})"

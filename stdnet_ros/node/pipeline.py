@@ -84,7 +84,7 @@ def build_pipeline(model: LoadedModel, values: dict[str, Any]) -> FramePipeline:
     """A fresh streaming engine (empty window) around ``model``."""
     engine = StreamingEngine(
         model.net, max_depth=values["max_depth"] or float(model.meta.max_depth),
-        window=values["window"] or model.meta.window,
+        window=values["window"] or model.meta.window, views=values["views"] or model.meta.views,
         lookahead=values["lookahead"], device=model.device, precision=model.precision,
         max_gap_s=values["max_gap_s"],
     )

@@ -143,8 +143,9 @@ class StdnetNode(Node):
         status = TOPICS["status"] if FrameStatus else "/diagnostics only (stdnet_ros_msgs not built)"
         self.get_logger().info(
             f"ready: model {self._model_name()} x{self.model.meta.scale} on {self.model.device} "
-            f"({self.model.precision}), window {self.values['window']}, lookahead "
-            f"{self.values['lookahead']}, RGB from {self._rgb_topic}, frame status on {status}"
+            f"({self.model.precision}), window {self.pipeline.engine.window}, {self.pipeline.engine.views} "
+            f"view(s), lookahead {self.values['lookahead']}, RGB from {self._rgb_topic}, "
+            f"frame status on {status}"
         )
 
     # ---- wiring -------------------------------------------------------------------------------
@@ -311,7 +312,8 @@ class StdnetNode(Node):
         values = [
             ("model", self._model_name()), ("scale", str(self.model.meta.scale)),
             ("device", self.model.device), ("precision", self.model.precision),
-            ("window", str(self.pipeline.engine.window)), ("lookahead", str(self.values["lookahead"])),
+            ("window", str(self.pipeline.engine.window)), ("views", str(self.pipeline.engine.views)),
+            ("lookahead", str(self.values["lookahead"])),
             ("inference queue", str(self.worker.waiting())),
             ("pairing", self.pairer.name),
             ("pairing queues (rgb, depth)", str(self.pairer.pending())),

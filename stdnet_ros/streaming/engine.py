@@ -22,7 +22,7 @@ from stdnet_ros.depth import RGB_FULL_SCALE, invalid_output, network_depth, outp
 from stdnet_ros.model import STDNet
 from stdnet_ros.model.deform_conv import probe_fast_path
 from stdnet_ros.streaming.runtime import autocast, choose_precision
-from stdnet_ros.streaming.windows import FrameInputs, IncrementalWindow, NaiveWindow
+from stdnet_ros.streaming.windows import FrameInputs, IncrementalWindow, NaiveWindow, ViewEnsemble
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 STRATEGIES = {"incremental": IncrementalWindow, "naive": NaiveWindow}
@@ -66,6 +66,7 @@ class StreamingEngine:
         precision: str = "fp32",
         max_gap_s: float = 1.0,
         strategy: str = "incremental",
+        views: int = 1,
     ) -> None:
         if window < 1:
             raise ValueError(f"window must be >= 1, got {window}")
@@ -93,7 +94,9 @@ class StreamingEngine:
         self.lookahead = lookahead
         self.max_gap_s = max_gap_s
         self.strategy = strategy
-        self.windowed = STRATEGIES[strategy](self.model)
+        self.views = views  # self-ensemble views (model.views): each costs one network evaluation
+        window_of = STRATEGIES[strategy]
+        self.windowed = window_of(self.model) if views == 1 else ViewEnsemble(window_of, self.model, views)
         self.pending: deque[_Pending] = deque()
         self.first = 0  # id of the first frame since the last reset
         self.next_id = 0

@@ -20,13 +20,15 @@ steady state, 1 to 10 while the window fills; encoder and decoder 1 or 5 frames)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 
 import torch
 
 from stdnet_ros.model.propagation import BRANCHES, combine, diff_key, neighbours
 from stdnet_ros.model.sdm import Steering
 from stdnet_ros.model.stdnet import STDNet, fuse, temporal_difference
+from stdnet_ros.model.views import turned_back_mean, views
 
 # Reach (left, right) accumulated over an hourglass after each branch, and at its decoder.
 BRANCH_REACH = ((0, 2), (2, 2), (2, 4), (4, 4))
@@ -231,3 +233,30 @@ class IncrementalWindow:
         self.frames.clear()
         self.static.clear()
         self.memo.clear()
+
+
+class ViewEnsemble:
+    """One window per self-ensemble view (``model.views``): each frame enters every window turned,
+    and the prediction is the views' outputs turned back and averaged; each window keeps its own
+    memo, so every view stays exact and incremental."""
+
+    def __init__(self, strategy: Callable[[STDNet], NaiveWindow | IncrementalWindow], model: STDNet,
+                 count: int) -> None:  # fmt: skip
+        self.views = views(count)
+        self.windows = [strategy(model) for _ in self.views]
+
+    def add(self, f: int, inputs: FrameInputs) -> None:
+        for view, window in zip(self.views, self.windows, strict=True):
+            window.add(f, FrameInputs(*(view.apply(getattr(inputs, k.name)) for k in fields(inputs))))
+
+    def predict(self, t: int, start: int, end: int) -> Prediction:
+        preds = [window.predict(t, start, end) for window in self.windows]
+        return Prediction(*turned_back_mean(self.views, [(p.depth, p.rgb_depth, p.d_depth) for p in preds]))
+
+    def evict(self, start: int, end: int) -> None:
+        for window in self.windows:
+            window.evict(start, end)
+
+    def clear(self) -> None:
+        for window in self.windows:
+            window.clear()

@@ -35,6 +35,7 @@ from stdnet_ros.evaluation.baselines import BASELINES
 from stdnet_ros.model import STDNet
 from stdnet_ros.model.checkpoint import read_checkpoint, save_checkpoint
 from stdnet_ros.model.loss import DiffRec, LossTerms, metric_loss, stdnet_loss
+from stdnet_ros.model.views import mean_over_views
 
 LOSSES = ("published", "mse+l1", "mse")
 SCHEDULES = ("step", "cosine")
@@ -212,31 +213,36 @@ class Trainer:
         sampler = DistributedSampler(data, shuffle=False) if self.distributed else None
         return DataLoader(data, batch_size=cfg.batch, sampler=sampler, num_workers=cfg.workers)
 
-    def validate(self) -> dict[str, float]:
+    def validate(self, window: int | None = None, views: int = 1) -> dict[str, float]:
         """RMSE (cm, pooled over every pixel) on held-out synthetic clips, per scale, next to the
         model's own base and the guided-filter baseline on the same clips.
 
-        ``val_x<s>_stream_rmse_cm`` scores what the node outputs after a reset: frame t predicted
-        from frames 1..t only (windows filling from 1 to the clip length), the figure that exposes
-        a network trained on full clips only (model card, stage 4)."""
+        ``val_x<s>_stream_rmse_cm`` scores what the node outputs: frame t predicted from the last
+        ``window`` frames up to it (default: the whole clip, so windows fill from 1 to the clip
+        length, as after a reset), the figure that exposes a network trained on full clips only
+        (model card, stage 4). ``views`` > 1 scores the self-ensemble (``model.views``)."""
         cfg = self.cfg
         self.net.eval()
+        net = self.net.net
         sums: dict[str, float] = {}
         count = 0
         with torch.no_grad():
             for sample in DataLoader(self._clips(cfg.val_clips, seed=10**9, augment=False), batch_size=1):
                 guide, gt = sample["guide"].to(self.device), sample["gt"].to(self.device)
                 count += gt.numel()
+                frames = gt.shape[1]
+                span = min(window or frames, frames)
                 for scale in cfg.scales:
                     lr = self._lr(sample, scale)
-                    _, depth = self.net(lr, guide, gt)
-                    net = self.net.net
+                    net.scale = scale
+                    depth = self._predict(lr, guide, views)
                     flat = lr.flatten(0, 1)
                     base = net.base_depth(flat, net.enlarge_depth(flat), guide.flatten(0, 1))
                     base = base.view_as(gt)
-                    shorter = [self.net(lr[:, :t], guide[:, :t], gt[:, :t])[1][:, -1:]
-                               for t in range(1, gt.shape[1])]  # fmt: skip
-                    stream = torch.cat([*shorter, depth[:, -1:]], dim=1)  # the full window: the clip's own
+                    windows = [slice(max(0, t - span), t) for t in range(1, frames + 1)]
+                    stream = torch.cat([depth[:, -1:] if w == slice(0, frames)  # the whole clip: done
+                                        else self._predict(lr[:, w], guide[:, w], views)[:, -1:]
+                                        for w in windows], dim=1)  # fmt: skip
                     for key, pred in ((f"val_x{scale}_rmse_cm", depth), (f"val_x{scale}_base_rmse_cm", base),
                                       (f"val_x{scale}_stream_rmse_cm", stream)):  # fmt: skip
                         sums[key] = sums.get(key, 0.0) + float(((pred - gt) ** 2).sum())
@@ -249,6 +255,10 @@ class Trainer:
             self.baseline_errors = {k: v for k, v in errors.items() if "_guided_" in k}
         errors.update(self.baseline_errors)
         return errors
+
+    def _predict(self, lr: torch.Tensor, guide: torch.Tensor, views: int) -> torch.Tensor:
+        """Normalised depth of a clip, averaged over ``views`` self-ensemble views (1: the network)."""
+        return mean_over_views(lambda x, y: self.net.net(x, y)[:1], (lr, guide), views)[0]
 
     def _guided_sq_error(self, sample: dict[str, torch.Tensor], scale: int) -> float:
         """Summed squared error (normalised units) of the classical guided filter on one clip.
