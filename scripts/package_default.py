@@ -21,8 +21,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="a trainer's .safetensors (usually <name>-best)")
     parser.add_argument("--window", type=int, required=True, help="frames per inference in the node")
-    parser.add_argument("--views", type=int, default=1, choices=VIEW_COUNTS,
-                        help="self-ensemble views per frame (model.views; each costs one network evaluation)")
+    parser.add_argument("--views", type=int, choices=VIEW_COUNTS,
+                        help="self-ensemble views per frame (model.views; each costs one network run); "
+                        "default: the source's")
     parser.add_argument("--out", default=str(DEFAULT_CHECKPOINT))
     args = parser.parse_args()
     _, raw = read_checkpoint(args.checkpoint)
@@ -31,9 +32,10 @@ def main() -> None:
     extra = {**raw["extra"], "source": Path(args.checkpoint).name}
     if args.window != trained:
         extra["window_note"] = f"trained on {trained}-frame clips; run at W={args.window} (model card)"
-    save_checkpoint(model, args.out, window=args.window, views=args.views, max_depth=meta.max_depth,
+    views = args.views or meta.views
+    save_checkpoint(model, args.out, window=args.window, views=views, max_depth=meta.max_depth,
                     name="default", trained_on=raw["trained_on"], extra=extra)  # fmt: skip
-    print(f"wrote {args.out}: window {args.window}, {args.views} view(s), scales {extra['scales']}")
+    print(f"wrote {args.out}: window {args.window}, {views} view(s), scales {extra['scales']}")
 
 
 if __name__ == "__main__":

@@ -27,16 +27,17 @@ def main() -> None:
     shapes = [{k: v.shape for k, v in state.items()} for state in states]
     loaded = [load_model(path) for path in args.checkpoints]
     model, meta = loaded[0]
-    function = [(m.base, m.guided_radius_x, m.guided_eps, m.max_depth) for _, m in loaded]
+    function = [(m.base, m.guided_radius_x, m.guided_eps, m.max_depth, m.views) for _, m in loaded]
     if any(shape != shapes[0] for shape in shapes) or any(f != function[0] for f in function):
         raise SystemExit("the checkpoints do not share one architecture (parameter names and shapes; "
-                         f"base, radius, eps, max depth: {function})")  # fmt: skip
+                         f"base, radius, eps, max depth, views: {function})")  # fmt: skip
     model.load_state_dict({k: torch.stack([s[k].float() for s in states]).mean(0) for k in states[0]})
     raw = read_checkpoint(args.checkpoints[0])[1]
     sources = [Path(p).name for p in args.checkpoints]
     configs = [read_checkpoint(p)[1].get("extra", {}).get("config", {}) for p in args.checkpoints]
     extra = {**raw.get("extra", {}), "soup_of": sources, "soup_configs": configs}
-    save_checkpoint(model, args.out, window=meta.window, max_depth=meta.max_depth, name=meta.name or "soup",
+    save_checkpoint(model, args.out, window=meta.window, views=meta.views, max_depth=meta.max_depth,
+                    name=meta.name or "soup",
                     trained_on=f"uniform weight average of {', '.join(sources)}", extra=extra)  # fmt: skip
     print(f"wrote {args.out}: mean of {len(states)} checkpoints")
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from stdnet_ros.model import STDNet
-from stdnet_ros.model.views import mean_over_views
+from stdnet_ros.model.views import predict_views
 from stdnet_ros.streaming.engine import StreamingEngine
 
 MAX_DEPTH = 10.0
@@ -90,7 +90,7 @@ def test_a_self_ensemble_is_the_mean_of_turned_windows(views: int, strategy: str
         lr = torch.from_numpy(np.stack([d for _, d, _ in frames[start : n + 1]]))[None, :, None] / MAX_DEPTH
         guide = torch.from_numpy(np.stack([r for r, _, _ in frames[start : n + 1]])).permute(0, 3, 1, 2)[None]
         with torch.no_grad():
-            want = mean_over_views(lambda a, b: (model(a, b)[0],), (lr, guide.float() / 255.0), views)[0]
+            want = predict_views(model, lr, guide.float() / 255.0, views)
             alone = offline(model, frames, start, n)[-1]
         assert rel(out.depth, want[0, -1, 0] * MAX_DEPTH) < 1e-5, n
         assert rel(out.depth, alone) > 1e-4  # the views do change the output

@@ -14,7 +14,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from stdnet_ros.model import STDNet
-from stdnet_ros.model.views import mean_over_views
+from stdnet_ros.model.views import predict_views
 from stdnet_ros.streaming.engine import PRECISIONS, StreamingEngine
 
 MAX_DEPTH = 20.0
@@ -133,8 +133,7 @@ def max_rel_error_vs_offline(model: STDNet, case: Case, frames: int = 10) -> flo
         lr = torch.from_numpy(np.stack([d for _, d, _ in window]))[None, :, None] / MAX_DEPTH
         guide = torch.from_numpy(np.stack([r for r, _, _ in window])).permute(0, 3, 1, 2)[None].float() / 255
         with torch.inference_mode():
-            (ref,) = mean_over_views(lambda a, b: model(a, b)[:1], (lr.clamp(0, 1), guide), case.views)
-            ref = ref[0, t - start, 0].numpy() * MAX_DEPTH
+            ref = predict_views(model, lr.clamp(0, 1), guide, case.views)[0, t - start, 0].numpy() * MAX_DEPTH
         ok = np.isfinite(out.depth)
         worst = max(worst, float(np.linalg.norm(out.depth[ok] - ref[ok]) / np.linalg.norm(ref[ok])))
     return worst

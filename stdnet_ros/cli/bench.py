@@ -122,9 +122,9 @@ def run(args: argparse.Namespace) -> int:
         "rows": rows,
     }
     if args.check:
-        check = Case(320, 240, 4, 7, 0, "fp32")
+        check = Case(320, 240, 4, 7, 0, "fp32", views=view_counts[0])
         summary["max_rel_error_vs_offline"] = max(
-            max_rel_error_vs_offline(model, Case(64, 48, 4, 7, la)) for la in (0, 2)
+            max_rel_error_vs_offline(model, Case(64, 48, 4, 7, la, views=view_counts[0])) for la in (0, 2)
         )
         naive = time_case(model, replace(check, strategy="naive"), str(device), args.timed)
         fast = time_case(model, check, str(device), args.timed)

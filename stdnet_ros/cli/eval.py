@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     for scale, reason in missing.items():
         print(f"x{scale}: no model scored ({reason})")
     if args.json:
-        config = {"data": args.data, "scales": args.scales, "window": args.window,
+        config = {"data": args.data, "scales": args.scales, "window": args.window, "views": args.views,
                   "lookahead": args.lookahead, "chunk": args.chunk, "frames": args.frames,
                   "device": args.device}  # fmt: skip
         missing_json = {str(k): v for k, v in missing.items()}

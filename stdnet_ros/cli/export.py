@@ -25,4 +25,8 @@ def run(args: argparse.Namespace) -> int:
     error = check_onnx(model, path, args.frames, width, height)
     print(f"wrote {path} ({meta.name}, x{args.scale}, {args.frames} frames, {width}x{height})")
     print(f"onnxruntime vs PyTorch relative error: {error:.2e}")
+    if meta.views > 1:
+        print(f"note: the graph is one view; {meta.name} runs with {meta.views} self-ensemble views "
+              "(model.views): run it on each turned input and average the outputs turned back, as the "
+              "engine does")  # fmt: skip
     return 0 if error < 1e-4 else 1

@@ -26,7 +26,7 @@ from stdnet_ros.depth import invalid_output, output_support, valid_mask
 from stdnet_ros.evaluation.baselines import BASELINES, upsample
 from stdnet_ros.evaluation.metrics import ClipMetrics, ClipScore, mean_scores
 from stdnet_ros.model import STDNet
-from stdnet_ros.model.views import mean_over_views
+from stdnet_ros.model.views import predict_views
 from stdnet_ros.streaming.engine import StreamingEngine
 
 log = logging.getLogger(__name__)
@@ -66,8 +66,7 @@ def predict_offline(
         frames = clip.frames[start : start + chunk]
         lr, guide = network_inputs(frames, max_depth)
         with torch.no_grad():
-            inputs = (lr[None].to(device), guide[None].to(device))
-            (depth,) = mean_over_views(lambda a, b: model(a, b)[:1], inputs, views)
+            depth = predict_views(model, lr[None].to(device), guide[None].to(device), views)
         depth = depth[0, :, 0].float().cpu().numpy() * max_depth
         for out, frame in zip(depth, frames, strict=True):
             out[invalid_output(out, output_support(valid_mask(frame.depth_lr), clip.scale))] = np.nan

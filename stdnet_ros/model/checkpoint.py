@@ -123,7 +123,7 @@ def infer_meta(state: dict[str, torch.Tensor], meta: dict, scale: int | None, pa
     stored = ("base", "guided_radius_x", "guided_eps", "window", "views", "max_depth", "name", "trained_on",
               "version", "extra")  # fmt: skip
     fields = {k: meta[k] for k in stored if k in meta}
-    if fields.get("views", 1) not in VIEW_COUNTS:
+    if type(fields.get("views", 1)) is not int or fields.get("views", 1) not in VIEW_COUNTS:
         raise CheckpointError(f"{path}: views {fields['views']} is not one of {VIEW_COUNTS}")
     fields["name"] = fields.get("name") or path.stem
     return CheckpointMeta(scale=int(scale), mid_channels=mid, head_channels=head, **fields)

@@ -55,10 +55,10 @@ def turned_back_mean(chosen: Sequence[View], outputs: Sequence[Sequence[torch.Te
     return [torch.stack(ys).mean(0) for ys in zip(*back, strict=True)]
 
 
-def mean_over_views(
-    run: Callable[..., Sequence[torch.Tensor]], inputs: Sequence[torch.Tensor], count: int
-) -> list[torch.Tensor]:
-    """``run`` on each of ``count`` views of ``inputs`` (spatial maps in the last two dims), its
-    outputs turned back and averaged."""
+def predict_views(
+    model: Callable[..., tuple], lr: torch.Tensor, guide: torch.Tensor, count: int
+) -> torch.Tensor:
+    """The network's depth for a clip (``model(lr, guide)[0]``, (N, T, 1, H, W)), averaged over
+    ``count`` views: each view of the clip in, its depth turned back."""
     chosen = views(count)
-    return turned_back_mean(chosen, [run(*(view.apply(x) for x in inputs)) for view in chosen])
+    return turned_back_mean(chosen, [model(view.apply(lr), view.apply(guide))[:1] for view in chosen])[0]

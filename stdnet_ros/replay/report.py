@@ -59,7 +59,7 @@ def summary_text(result: ReplayResult, bag: BagClip, rate: float) -> str:
               f"| depth frames in / outputs | {result.inputs} / {len(result.outputs)} |", "",
               "| dropped frames, by reason | count |", "|---|---:|",
               *[f"| {reason} | {n} |" for reason, n in result.drops.items()]]  # fmt: skip
-    node = {k: result.node_status.get(k, "?") for k in ("model", "device", "window", "lookahead")}
+    node = {k: result.node_status.get(k, "?") for k in ("model", "device", "window", "views", "lookahead")}
     lines += ["", "Node: " + ", ".join(f"{k} {v}" for k, v in node.items()) + "."]
     return "\n".join(lines) + "\n"
 

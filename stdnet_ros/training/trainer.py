@@ -35,7 +35,7 @@ from stdnet_ros.evaluation.baselines import BASELINES
 from stdnet_ros.model import STDNet
 from stdnet_ros.model.checkpoint import read_checkpoint, save_checkpoint
 from stdnet_ros.model.loss import DiffRec, LossTerms, metric_loss, stdnet_loss
-from stdnet_ros.model.views import mean_over_views
+from stdnet_ros.model.views import predict_views
 
 LOSSES = ("published", "mse+l1", "mse")
 SCHEDULES = ("step", "cosine")
@@ -235,13 +235,13 @@ class Trainer:
                 for scale in cfg.scales:
                     lr = self._lr(sample, scale)
                     net.scale = scale
-                    depth = self._predict(lr, guide, views)
+                    depth = predict_views(net, lr, guide, views)
                     flat = lr.flatten(0, 1)
                     base = net.base_depth(flat, net.enlarge_depth(flat), guide.flatten(0, 1))
                     base = base.view_as(gt)
                     windows = [slice(max(0, t - span), t) for t in range(1, frames + 1)]
                     stream = torch.cat([depth[:, -1:] if w == slice(0, frames)  # the whole clip: done
-                                        else self._predict(lr[:, w], guide[:, w], views)[:, -1:]
+                                        else predict_views(net, lr[:, w], guide[:, w], views)[:, -1:]
                                         for w in windows], dim=1)  # fmt: skip
                     for key, pred in ((f"val_x{scale}_rmse_cm", depth), (f"val_x{scale}_base_rmse_cm", base),
                                       (f"val_x{scale}_stream_rmse_cm", stream)):  # fmt: skip
@@ -255,10 +255,6 @@ class Trainer:
             self.baseline_errors = {k: v for k, v in errors.items() if "_guided_" in k}
         errors.update(self.baseline_errors)
         return errors
-
-    def _predict(self, lr: torch.Tensor, guide: torch.Tensor, views: int) -> torch.Tensor:
-        """Normalised depth of a clip, averaged over ``views`` self-ensemble views (1: the network)."""
-        return mean_over_views(lambda x, y: self.net.net(x, y)[:1], (lr, guide), views)[0]
 
     def _guided_sq_error(self, sample: dict[str, torch.Tensor], scale: int) -> float:
         """Summed squared error (normalised units) of the classical guided filter on one clip.
