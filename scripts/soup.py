@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from stdnet_ros.model.checkpoint import load_model, read_checkpoint, save_checkpoint
+from stdnet_ros.model.checkpoint import infer_meta, load_model, read_checkpoint, save_checkpoint
 
 
 def main() -> None:
@@ -23,19 +23,20 @@ def main() -> None:
     parser.add_argument("checkpoints", nargs="+", help="trainer .safetensors files of one architecture")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
-    states = [read_checkpoint(path)[0] for path in args.checkpoints]
+    read = [read_checkpoint(path) for path in args.checkpoints]  # each file read once
+    states = [state for state, _ in read]
+    paths = [Path(path) for path in args.checkpoints]
+    metas = [infer_meta(state, raw, None, path) for (state, raw), path in zip(read, paths, strict=True)]
     shapes = [{k: v.shape for k, v in state.items()} for state in states]
-    loaded = [load_model(path) for path in args.checkpoints]
-    model, meta = loaded[0]
-    function = [(m.base, m.guided_radius_x, m.guided_eps, m.max_depth, m.views) for _, m in loaded]
+    function = [(m.base, m.guided_radius_x, m.guided_eps, m.max_depth, m.views) for m in metas]
     if any(shape != shapes[0] for shape in shapes) or any(f != function[0] for f in function):
         raise SystemExit("the checkpoints do not share one architecture (parameter names and shapes; "
                          f"base, radius, eps, max depth, views: {function})")  # fmt: skip
+    model, meta = load_model(args.checkpoints[0])[0], metas[0]
     model.load_state_dict({k: torch.stack([s[k].float() for s in states]).mean(0) for k in states[0]})
-    raw = read_checkpoint(args.checkpoints[0])[1]
-    sources = [Path(p).name for p in args.checkpoints]
-    configs = [read_checkpoint(p)[1].get("extra", {}).get("config", {}) for p in args.checkpoints]
-    extra = {**raw.get("extra", {}), "soup_of": sources, "soup_configs": configs}
+    sources = [path.name for path in paths]
+    configs = [raw.get("extra", {}).get("config", {}) for _, raw in read]
+    extra = {**read[0][1].get("extra", {}), "soup_of": sources, "soup_configs": configs}
     save_checkpoint(model, args.out, window=meta.window, views=meta.views, max_depth=meta.max_depth,
                     name=meta.name or "soup",
                     trained_on=f"uniform weight average of {', '.join(sources)}", extra=extra)  # fmt: skip
