@@ -20,6 +20,8 @@ import json
 import math
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -36,6 +38,7 @@ from stdnet_ros.model import STDNet
 from stdnet_ros.model.checkpoint import read_checkpoint, save_checkpoint
 from stdnet_ros.model.loss import DiffRec, LossTerms, metric_loss, stdnet_loss
 from stdnet_ros.model.views import predict_views
+from stdnet_ros.training.ema import EMA
 
 LOSSES = ("published", "mse+l1", "mse")
 SCHEDULES = ("step", "cosine")
@@ -79,6 +82,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     threads: int = 0  # torch intra-op threads; 0 = torch's default (all cores)
+    # > 0: validate and save an exponential moving average of the weights (this decay per step)
+    # instead of the last step's: at batch 4 each step's weights carry that step's noise
+    ema: float = 0.0
     resume: bool = False
     name: str = "stdnet"
 
@@ -158,6 +164,9 @@ class Trainer:
             )
         else:
             self.sched = torch.optim.lr_scheduler.MultiStepLR(self.opt, cfg.milestones, cfg.gamma)
+        if not 0.0 <= cfg.ema < 1.0:
+            raise ValueError(f"ema must be in [0, 1), got {cfg.ema}")
+        self.ema = EMA(self.net.net, cfg.ema) if cfg.ema else None
         self.baseline_errors: dict[str, float] | None = None
         self.epoch = 0
         self.history: list[dict] = []
@@ -177,6 +186,8 @@ class Trainer:
         self.sched.load_state_dict(state["sched"])
         self.epoch = int(state["epoch"])
         self.history = json.loads(state["history"])
+        if self.ema is not None:  # a state saved without --ema starts the average at its weights
+            self.ema.load_state_dict(state.get("ema", self.net.net.state_dict()))
 
     def _save_state(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -188,6 +199,7 @@ class Trainer:
                 "sched": self.sched.state_dict(),
                 "epoch": self.epoch,
                 "history": json.dumps(self.history),
+                **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
             },
             tmp,
         )
@@ -291,6 +303,8 @@ class Trainer:
                 self.opt.zero_grad(set_to_none=True)
                 terms.total.backward()
                 self.opt.step()
+                if self.ema is not None:
+                    self.ema.update(self.net.net)
                 if cfg.schedule == "cosine":
                     self.sched.step()
                 losses.append(float(terms.total.detach()))
@@ -308,17 +322,31 @@ class Trainer:
                 }
                 if cfg.vary_frames:  # steps per clip length 1..frames
                     record["clip_lengths"] = lengths_seen
-                record.update(self.validate())
-                self.history.append(record)
-                tqdm.write(json.dumps(record))
+                with self._evaluated_weights():
+                    record.update(self.validate())
+                    self.history.append(record)
+                    tqdm.write(json.dumps(record))
+                    self._save(final)
+                    score = sum(record[f"val_x{s}_rmse_cm"] for s in cfg.scales)
+                    if score <= min(sum(h[f"val_x{s}_rmse_cm"] for s in cfg.scales) for h in self.history):
+                        self._save(self.out / f"{cfg.name}-best.safetensors")
                 self._save_state()
-                self._save(final)
-                score = sum(record[f"val_x{s}_rmse_cm"] for s in cfg.scales)
-                if score <= min(sum(h[f"val_x{s}_rmse_cm"] for s in cfg.scales) for h in self.history):
-                    self._save(self.out / f"{cfg.name}-best.safetensors")
         if self.distributed:
             torch.distributed.destroy_process_group()
         return final
+
+    @contextmanager
+    def _evaluated_weights(self) -> Iterator[None]:
+        """The weights that are validated and saved: the moving average where there is one."""
+        if self.ema is None:
+            yield
+            return
+        trained = {k: v.clone() for k, v in self.net.net.state_dict().items()}
+        self.net.net.load_state_dict(self.ema.state_dict())
+        try:
+            yield
+        finally:
+            self.net.net.load_state_dict(trained)
 
     def _save(self, path: Path) -> None:
         cfg = self.cfg
