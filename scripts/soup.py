@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from stdnet_ros.model.checkpoint import infer_meta, load_model, read_checkpoint, save_checkpoint
+from stdnet_ros.model.checkpoint import build_model, infer_meta, read_checkpoint, save_checkpoint
 
 
 def main() -> None:
@@ -32,7 +32,7 @@ def main() -> None:
     if any(shape != shapes[0] for shape in shapes) or any(f != function[0] for f in function):
         raise SystemExit("the checkpoints do not share one architecture (parameter names and shapes; "
                          f"base, radius, eps, max depth, views: {function})")  # fmt: skip
-    model, meta = load_model(args.checkpoints[0])[0], metas[0]
+    model, meta = build_model(states[0], metas[0], paths[0]), metas[0]
     model.load_state_dict({k: torch.stack([s[k].float() for s in states]).mean(0) for k in states[0]})
     sources = [path.name for path in paths]
     configs = [raw.get("extra", {}).get("config", {}) for _, raw in read]

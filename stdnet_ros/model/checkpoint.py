@@ -157,12 +157,17 @@ def load_model(
     path = Path(path or DEFAULT_CHECKPOINT)
     state, raw_meta = read_checkpoint(path)
     meta = infer_meta(state, raw_meta, scale, path)
+    return build_model(state, meta, path).to(device).eval(), meta
+
+
+def build_model(state: dict[str, torch.Tensor], meta: CheckpointMeta, path: Path) -> STDNet:
+    """The STDNet that ``meta`` describes, holding ``state`` (checked against it first)."""
     model = STDNet(
         meta.scale, meta.mid_channels, meta.head_channels, meta.base, meta.guided_radius_x, meta.guided_eps
     )
     check_state(model, state, path)
     model.load_state_dict(state)
-    return model.to(device).eval(), meta
+    return model
 
 
 def save_checkpoint(model: STDNet, path: str | Path, **meta: object) -> Path:
