@@ -9,7 +9,7 @@ import torch
 from stdnet_ros.data.synthetic import generate_clip
 from stdnet_ros.evaluation.baselines import BASELINES, GUIDED_CONSTANTS, guided, upsample
 from stdnet_ros.evaluation.metrics import ClipMetrics
-from stdnet_ros.model.base import bicubic, guided_filter
+from stdnet_ros.model.base import bicubic, box, guided_filter
 
 
 @pytest.mark.parametrize("method", sorted(BASELINES))
@@ -72,3 +72,24 @@ def test_model_guided_base_computes_the_guided_baseline() -> None:
     ours = guided_filter(rgb, bicubic(torch.from_numpy(lr)[None, None], 4), round(radius_x * 4), eps / 255**2)
     inner = (slice(16, -16), slice(16, -16))  # two box filters of radius 6 reach 12 pixels in
     np.testing.assert_allclose(ours[0, 0].numpy()[inner], reference[inner], rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("radius", [1, 4, 20])
+def test_box_is_the_mean_of_each_window_clipped_to_the_image(radius: int) -> None:
+    x = torch.rand(2, 3, 9, 14, dtype=torch.float64)
+    direct = torch.empty_like(x)
+    for i in range(9):
+        for j in range(14):
+            window = x[..., max(0, i - radius) : i + radius + 1, max(0, j - radius) : j + radius + 1]
+            direct[..., i, j] = window.mean((-2, -1))
+    assert torch.allclose(box(x, radius), direct, rtol=0, atol=1e-12)
+
+
+def test_box_keeps_a_small_variance_over_a_wide_float32_image() -> None:
+    """The guided filter subtracts the square of a mean from a mean of squares: running sums over a
+    960-px row must not lose a variance of 1e-6 on values near 1."""
+    g = (0.9 + 1e-3 * torch.randn(1, 1, 540, 960)).clamp(0, 1)
+    exact = box(g.double() ** 2, 6) - box(g.double(), 6) ** 2  # float64 in: exact to ~1e-16
+    ours = box(g * g, 6).double() - box(g, 6).double() ** 2
+    # float32 outputs round each mean by ~3e-8; float32 running sums would be ~1e-5 off
+    assert (ours - exact).abs().max() < 0.1 * exact.mean()
