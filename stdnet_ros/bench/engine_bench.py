@@ -18,6 +18,7 @@ from stdnet_ros.model.views import predict_views
 from stdnet_ros.streaming.engine import PRECISIONS, StreamingEngine
 
 MAX_DEPTH = 20.0
+PROBE_SIZE = 256  # the product timed first, to size the peak measurement
 WARM_FRAMES = 2  # pushed after the window fills, untimed: allocator growth, cuDNN autotuning
 
 
@@ -148,11 +149,24 @@ def device_peak_gflops(device: str = "cpu", precision: str = "fp32", size: int =
     """Measured peak of dense matrix products in ``precision``: the ceiling convolutions can approach.
 
     Each precision has its own (tensor cores, AVX-512 bf16): rows are compared with their own.
+    Without a given ``size``, a product that would take over a second (bf16 emulated on an AVX2
+    CPU: ~13 s at 2048^2) is shrunk to about a second, which such a slow path saturates anyway.
     """
     dev = torch.device(device)
-    size = size or peak_size(dev)
-    a = torch.randn(size, size, device=dev, dtype=PRECISIONS[precision])
-    b = torch.randn(size, size, device=dev, dtype=PRECISIONS[precision])
+    dtype = PRECISIONS[precision]
+    if not size:
+        size = peak_size(dev)
+        probe = torch.randn(PROBE_SIZE, PROBE_SIZE, device=dev, dtype=dtype)
+        probe @ probe
+        _sync(dev)
+        began = time.perf_counter()
+        probe @ probe
+        _sync(dev)
+        seconds = (time.perf_counter() - began) * (size / PROBE_SIZE) ** 3
+        if seconds > 1.0:
+            size = max(PROBE_SIZE, int(size / seconds ** (1 / 3)) // 64 * 64)
+    a = torch.randn(size, size, device=dev, dtype=dtype)
+    b = torch.randn(size, size, device=dev, dtype=dtype)
     a @ b
     _sync(dev)
     times = []
