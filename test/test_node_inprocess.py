@@ -23,6 +23,7 @@ from ros_harness import (
     depth_msg,
     rgb_msg,
     unique_namespace,
+    wait_for,
 )
 
 from stdnet_ros.conversion import image_to_depth
@@ -133,3 +134,26 @@ def test_run_time_parameter_changes(bench: Probe, tmp_path: Path) -> None:
     assert status["model"] == "tiny-other" and status["event reconfigured"] == "2"
     assert status["device"] == "cpu" and status["precision"] in ("fp32", "bf16")  # auto: by measurement
     assert int(status["count out"]) >= 3 and status["latency p50 (ms)"] != "n/a"
+
+
+DEFAULT_MODEL = {"checkpoint": "", "window": 0}
+
+
+@pytest.mark.parametrize("bench", [DEFAULT_MODEL, {**DEFAULT_MODEL, "views": 2}],
+                         ids=["views-from-checkpoint", "views-set"], indirect=True)
+def test_the_checkpoints_views_fall_back_to_one_when_they_cannot_keep_up(bench: Probe) -> None:
+    """The embedded default (two views) at 320x240 takes >= 150 ms a frame on any CPU; pairs at
+    ~20 Hz leave 50 ms. Views from the checkpoint drop to one; views set explicitly stay."""
+    node, explicit = bench.stdnet, bench.stdnet.values["views"] == 2
+    assert node.pipeline.engine.views == 2
+    t = 500.0
+    for k in range(120):
+        bench.send(t, rgb_msg(k, t, h=240, w=320), depth_msg(k, t, h=60, w=80), expect_output=False)
+        t += 0.05
+        if not explicit and node.pipeline.engine.views == 1 and len(bench.outputs) >= 8:
+            break
+    assert wait_for(lambda: len(bench.outputs) >= 6, 20.0), "the node stopped answering"
+    if explicit:
+        assert node.pipeline.engine.views == 2 and "views_reduced" not in node.stats.events()
+    else:
+        assert node.pipeline.engine.views == 1 and node.stats.events()["views_reduced"] == 1

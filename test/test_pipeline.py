@@ -14,7 +14,14 @@ import pytest
 
 from stdnet_ros.conversion import ImageFormatError
 from stdnet_ros.node.params import defaults
-from stdnet_ros.node.pipeline import FramePipeline, PairedInput, build_pipeline, fit_rgb, load_network
+from stdnet_ros.node.pipeline import (
+    FramePipeline,
+    PairedInput,
+    ViewBudget,
+    build_pipeline,
+    fit_rgb,
+    load_network,
+)
 
 H, W, SCALE = 4, 5, 4  # depth size; RGB is SCALE x
 
@@ -112,3 +119,13 @@ def test_a_resized_rgb_is_reported_with_the_size_the_network_saw(tiny_checkpoint
     assert result.rgb_resized and result.rgb_size == (W * SCALE, H * SCALE)
     with pytest.raises(ImageFormatError):
         _pipeline(tiny_checkpoint, resize_rgb=False).process(_pair(0, rgb_shape=(24, 30)), 0.0)
+
+
+def test_the_view_budget_trips_only_on_a_run_of_overrunning_frames() -> None:
+    budget = ViewBudget(frames=3)
+    # 5 Hz pairs: 0.3 s overruns the 0.2 s period, 0.15 s does not; an unknown rate (0) never trips
+    assert [budget.over(s, 5.0) for s in (0.3, 0.3, 0.15, 0.3, 0.3)] == [False] * 5
+    assert budget.over(0.3, 0.0) is False
+    assert [budget.over(0.3, 5.0) for _ in range(3)] == [False, False, True]
+    with pytest.raises(ValueError, match="frames"):
+        ViewBudget(frames=0)

@@ -109,6 +109,29 @@ def fit_rgb(
     return out, True
 
 
+class ViewBudget:
+    """Whether a self-ensemble taken from the checkpoint keeps up with the stream, from what was measured.
+
+    Each view is one network evaluation. The embedded default's two views take about 200 ms a frame on
+    an AVX-512 CPU but about 480 ms on an AVX2-only one, where a 5 Hz depth stream would lose more
+    than half its frames. When ``frames`` outputs in a row took longer than the pairs' period (times
+    ``load``), :meth:`over` says so, and the node falls back to one view (logged, counted); views set
+    explicitly by the user are never changed.
+    """
+
+    def __init__(self, frames: int = 5, load: float = 1.0) -> None:
+        if frames < 1 or load <= 0:
+            raise ValueError(f"frames must be >= 1 and load > 0, got {frames} and {load}")
+        self.frames, self.load = frames, load
+        self._streak = 0
+
+    def over(self, inference_s: float, pair_hz: float) -> bool:
+        """Record one output; True once ``frames`` outputs in a row overran the pair period."""
+        late = pair_hz > 0 and inference_s * pair_hz > self.load
+        self._streak = self._streak + 1 if late else 0
+        return self._streak >= self.frames
+
+
 class FramePipeline:
     """Feeds the engine and pairs its delayed outputs with their inputs."""
 
@@ -134,6 +157,10 @@ class FramePipeline:
             window_fill=out.window_fill, window=self.engine.window, lookahead=self.engine.lookahead,
             reset_reason=out.reset_reason,
         )
+
+    def pending(self) -> int:
+        """Inputs pushed whose output has not come out yet (lost if this pipeline is replaced)."""
+        return len(self._pending)
 
     def unanswered(self) -> int:
         """Inputs found since the last call that will never get an output (the engine restarted

@@ -182,6 +182,12 @@ class NodeStats:
         with self._lock:
             return self._counts[name]
 
+    def hz(self, name: str, now: float) -> float:
+        """The current rate of ``input_counter(topic)``, ``PAIRS`` or ``OUT`` (0 before two events)."""
+        with self._lock:
+            rate = self._rates.get(name)
+            return rate.hz(now) if rate else 0.0
+
     def report(self, now: float) -> list[tuple[str, str]]:
         """Key/values for a DiagnosticStatus, in a stable order."""
         with self._lock:

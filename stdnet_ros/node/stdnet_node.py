@@ -56,6 +56,7 @@ from stdnet_ros.node.pipeline import (
     FrameResult,
     LoadedModel,
     PairedInput,
+    ViewBudget,
     build_pipeline,
     load_network,
 )
@@ -63,6 +64,7 @@ from stdnet_ros.node.stats import (
     ERROR,
     OK,
     OUT,
+    PAIRS,
     WARN,
     FrameTiming,
     NodeStats,
@@ -134,6 +136,7 @@ class StdnetNode(Node):
         self.pipeline = build_pipeline(self.model, self.values)
         for note in self.pipeline.engine.startup:
             self.get_logger().info(note)
+        self._budget = self._view_budget()
         self.pairer = self._new_pairer()
         self.worker = DropOldestWorker(self._infer, self.values["inference_queue_size"],
                                        on_drop=self._drop_busy, on_error=self._worker_error)
@@ -270,6 +273,27 @@ class StdnetNode(Node):
             self.stats.dropped("window_restart", lost)
         if result is not None:
             self._publish(result)
+            self._keep_up(result)
+
+    def _view_budget(self) -> ViewBudget | None:
+        """A watch on the self-ensemble when its views came from the checkpoint (views 0)."""
+        return ViewBudget() if not self.values["views"] and self.pipeline.engine.views > 1 else None
+
+    def _keep_up(self, result: FrameResult) -> None:
+        """One view instead of the checkpoint's several when they cannot keep up with the pairs."""
+        hz = self.stats.hz(PAIRS, time.monotonic())
+        if self._budget is None or not self._budget.over(result.inference_s, hz):
+            return
+        views = self.pipeline.engine.views
+        if lost := self.pipeline.pending():
+            self.stats.dropped("window_restart", lost)
+        self.pipeline, self._budget = build_pipeline(self.model, {**self.values, "views": 1}), None
+        self.stats.noted("views_reduced")
+        self.get_logger().warning(
+            f"the checkpoint's {views} views take {1000 * result.inference_s:.0f} ms a frame, longer than "
+            f"the {1000 / hz:.0f} ms between pairs ({hz:.1f} Hz): running 1 view from now on (each view is "
+            f"one network run; one is a few % less accurate); set views:={views} to keep them anyway"
+        )
 
     def _publish(self, result: FrameResult) -> None:
         src = result.source
@@ -358,6 +382,7 @@ class StdnetNode(Node):
     def _install(self, model: LoadedModel, pipeline: FramePipeline) -> None:
         """Swap model and engine between two frames (runs on the worker thread)."""
         self.model, self.pipeline = model, pipeline
+        self._budget = self._view_budget()
         self.stats.noted("reconfigured")
 
     def destroy_node(self) -> None:
