@@ -167,6 +167,7 @@ def test_resets_name_their_reason_and_start_a_fresh_window() -> None:
         engine.push(big[0][:20], big[1], 5.2)
 
 
+@pytest.mark.timeout(900)  # ~20 ms a push of the tiny network on an AVX2 core: 200-420 s
 def test_memory_stays_bounded_over_10000_frames() -> None:
     """Cached values and frames stay at a constant count however long the stream runs."""
     engine = StreamingEngine(small_model(), max_depth=MAX_DEPTH, window=2, lookahead=1)
