@@ -54,7 +54,8 @@ PARAMS: tuple[Param, ...] = (
     Param("window", 0, "Frames the network sees at once; 0 = the checkpoint's (what it was trained for)",
           apply="engine", low=0, high=32, step=1),
     Param("views", 0, "Self-ensemble views per frame (1, 2, 4 or 8; each costs one network evaluation); "
-          "0 = the checkpoint's", apply="engine", low=0, high=8, step=1),
+          "0 = the checkpoint's, cut to 1 (logged) if they take longer than the pairs' period",
+          apply="engine", low=0, high=8, step=1),
     Param("lookahead", 0, "Future frames each output waits for (latency in frames); < window",
           apply="engine", low=0, high=31, step=1),
     Param("max_gap_s", 5.0, "A stamp gap longer than this restarts the engine's window", apply="engine",
