@@ -15,12 +15,13 @@ import pytest
 from stdnet_ros.conversion import ImageFormatError
 from stdnet_ros.node.params import defaults
 from stdnet_ros.node.pipeline import (
+    FrameBudget,
     FramePipeline,
     PairedInput,
-    ViewBudget,
     build_pipeline,
     fit_rgb,
     load_network,
+    next_fallback,
 )
 
 H, W, SCALE = 4, 5, 4  # depth size; RGB is SCALE x
@@ -121,11 +122,22 @@ def test_a_resized_rgb_is_reported_with_the_size_the_network_saw(tiny_checkpoint
         _pipeline(tiny_checkpoint, resize_rgb=False).process(_pair(0, rgb_shape=(24, 30)), 0.0)
 
 
-def test_the_view_budget_trips_only_on_a_run_of_overrunning_frames() -> None:
-    budget = ViewBudget(frames=3)
+def test_the_frame_budget_trips_only_on_a_run_of_overrunning_frames() -> None:
+    budget = FrameBudget(frames=3)
     # 5 Hz pairs: 0.3 s overruns the 0.2 s period, 0.15 s does not; an unknown rate (0) never trips
     assert [budget.over(s, 5.0) for s in (0.3, 0.3, 0.15, 0.3, 0.3)] == [False] * 5
     assert budget.over(0.3, 0.0) is False
     assert [budget.over(0.3, 5.0) for _ in range(3)] == [False, False, True]
     with pytest.raises(ValueError, match="frames"):
-        ViewBudget(frames=0)
+        FrameBudget(frames=0)
+
+
+def test_fallbacks_cut_the_checkpoints_window_then_its_views_never_a_set_value() -> None:
+    values = {**defaults(), "lookahead": 0}
+    engine = SimpleNamespace(window=2, views=2)
+    assert next_fallback(values, engine) == ("window", 1)
+    assert next_fallback(values, SimpleNamespace(window=1, views=2)) == ("views", 1)
+    assert next_fallback(values, SimpleNamespace(window=1, views=1)) is None
+    assert next_fallback({**values, "window": 2}, engine) == ("views", 1)  # a window set by the user stays
+    assert next_fallback({**values, "lookahead": 1}, engine) == ("views", 1)  # W = 1 cannot look ahead
+    assert next_fallback({**values, "window": 2, "views": 2}, engine) is None

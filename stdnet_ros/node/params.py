@@ -51,10 +51,11 @@ PARAMS: tuple[Param, ...] = (
           low=4, high=16, step=4),
     Param("max_depth", 0.0, "Depth in metres that the network sees as 1.0; 0 = the checkpoint's",
           apply="engine", low=0.0, high=1000.0),
-    Param("window", 0, "Frames the network sees at once; 0 = the checkpoint's (what it was trained for)",
+    Param("window", 0, "Frames the network sees at once; 0 = the checkpoint's (what it was trained for), "
+          "cut to 1 (logged) if frames take longer than the pairs' period",
           apply="engine", low=0, high=32, step=1),
     Param("views", 0, "Self-ensemble views per frame (1, 2, 4 or 8; each costs one network evaluation); "
-          "0 = the checkpoint's, cut to 1 (logged) if they take longer than the pairs' period",
+          "0 = the checkpoint's, cut to 1 (logged) if frames outlast the pairs' period at window 1",
           apply="engine", low=0, high=8, step=1),
     Param("lookahead", 0, "Future frames each output waits for (latency in frames); < window",
           apply="engine", low=0, high=31, step=1),

@@ -109,17 +109,19 @@ def fit_rgb(
     return out, True
 
 
-class ViewBudget:
-    """Whether a self-ensemble taken from the checkpoint keeps up with the stream, from what was measured.
+FALLBACKS = (("window", 1), ("views", 1))  # least accuracy lost per time saved first (model card, 9b)
 
-    Each view is one network evaluation. The embedded default's two views take about 200 ms a frame on
-    an AVX-512 CPU but about 480 ms on an AVX2-only one, where a 5 Hz depth stream would lose more
-    than half its frames. When ``frames`` outputs in a row took longer than the pairs' period (times
-    ``load``), :meth:`over` says so, and the node falls back to one view (logged, counted); views set
-    explicitly by the user are never changed.
+
+class FrameBudget:
+    """Whether the engine keeps up with the stream, from what was measured.
+
+    On an AVX2-only CPU the embedded default (W = 2, two views) takes ~400-600 ms a frame against
+    the 200 ms between 5 Hz ToF frames, and would answer one frame in two or three. When
+    ``frames`` outputs in a row took longer than the pairs' period (times ``load``), :meth:`over`
+    says so and the node applies the next of :data:`FALLBACKS` (see :func:`next_fallback`).
     """
 
-    def __init__(self, frames: int = 5, load: float = 1.0) -> None:
+    def __init__(self, frames: int = 3, load: float = 1.0) -> None:
         if frames < 1 or load <= 0:
             raise ValueError(f"frames must be >= 1 and load > 0, got {frames} and {load}")
         self.frames, self.load = frames, load
@@ -130,6 +132,20 @@ class ViewBudget:
         late = pair_hz > 0 and inference_s * pair_hz > self.load
         self._streak = self._streak + 1 if late else 0
         return self._streak >= self.frames
+
+
+def next_fallback(values: dict[str, Any], engine: StreamingEngine) -> tuple[str, int] | None:
+    """The next setting to cut when the engine cannot keep up, or None.
+
+    Only settings taken from the checkpoint (parameter 0) are cut, in :data:`FALLBACKS` order: on
+    generated clips the default at W = 1 with two views is 0.2-0.7 % less accurate than at W = 2 and
+    runs 2.9x faster on an AVX2 CPU, where one view at W = 2 is 2-4 % less accurate and slower.
+    """
+    for name, value in FALLBACKS:
+        allowed = name != "window" or values["lookahead"] < value
+        if not values[name] and getattr(engine, name) > value and allowed:
+            return name, value
+    return None
 
 
 class FramePipeline:

@@ -52,13 +52,14 @@ from stdnet_ros.node.monitor import InputMonitor
 from stdnet_ros.node.pairing import make_pairer
 from stdnet_ros.node.params import BY_NAME, PARAMS, TOPICS, Param, validate
 from stdnet_ros.node.pipeline import (
+    FrameBudget,
     FramePipeline,
     FrameResult,
     LoadedModel,
     PairedInput,
-    ViewBudget,
     build_pipeline,
     load_network,
+    next_fallback,
 )
 from stdnet_ros.node.stats import (
     ERROR,
@@ -136,7 +137,8 @@ class StdnetNode(Node):
         self.pipeline = build_pipeline(self.model, self.values)
         for note in self.pipeline.engine.startup:
             self.get_logger().info(note)
-        self._budget = self._view_budget()
+        self._cuts: dict[str, int] = {}  # settings cut for speed (next_fallback), until reconfigured
+        self._budget = self._frame_budget()
         self.pairer = self._new_pairer()
         self.worker = DropOldestWorker(self._infer, self.values["inference_queue_size"],
                                        on_drop=self._drop_busy, on_error=self._worker_error)
@@ -275,24 +277,27 @@ class StdnetNode(Node):
             self._publish(result)
             self._keep_up(result)
 
-    def _view_budget(self) -> ViewBudget | None:
-        """A watch on the self-ensemble when its views came from the checkpoint (views 0)."""
-        return ViewBudget() if not self.values["views"] and self.pipeline.engine.views > 1 else None
+    def _frame_budget(self) -> FrameBudget | None:
+        """A watch on the engine's speed while some setting taken from the checkpoint can be cut."""
+        return FrameBudget() if next_fallback(self.values, self.pipeline.engine) else None
 
     def _keep_up(self, result: FrameResult) -> None:
-        """One view instead of the checkpoint's several when they cannot keep up with the pairs."""
+        """Cut the next checkpoint setting (window, then views) when frames outlast the pairs' period."""
         hz = self.stats.hz(PAIRS, time.monotonic())
         if self._budget is None or not self._budget.over(result.inference_s, hz):
             return
-        views = self.pipeline.engine.views
+        name, value = next_fallback(self.values, self.pipeline.engine)
+        was = getattr(self.pipeline.engine, name)
         if lost := self.pipeline.pending():
             self.stats.dropped("window_restart", lost)
-        self.pipeline, self._budget = build_pipeline(self.model, {**self.values, "views": 1}), None
-        self.stats.noted("views_reduced")
+        self._cuts[name] = value
+        self.pipeline = build_pipeline(self.model, {**self.values, **self._cuts})
+        self._budget = self._frame_budget()
+        self.stats.noted(f"fallback_{name}")
         self.get_logger().warning(
-            f"the checkpoint's {views} views take {1000 * result.inference_s:.0f} ms a frame, longer than "
-            f"the {1000 / hz:.0f} ms between pairs ({hz:.1f} Hz): running 1 view from now on (each view is "
-            f"one network run; one is a few % less accurate); set views:={views} to keep them anyway"
+            f"{1000 * result.inference_s:.0f} ms a frame is longer than the {1000 / hz:.0f} ms between "
+            f"pairs ({hz:.1f} Hz): {name} {was} -> {value}, the checkpoint's {name} cut for speed "
+            f"(a few % less accurate); set {name}:={was} to keep it"
         )
 
     def _publish(self, result: FrameResult) -> None:
@@ -382,7 +387,8 @@ class StdnetNode(Node):
     def _install(self, model: LoadedModel, pipeline: FramePipeline) -> None:
         """Swap model and engine between two frames (runs on the worker thread)."""
         self.model, self.pipeline = model, pipeline
-        self._budget = self._view_budget()
+        self._cuts = {}
+        self._budget = self._frame_budget()
         self.stats.noted("reconfigured")
 
     def destroy_node(self) -> None:
