@@ -73,6 +73,10 @@ def test_outputs_for_every_rgb_encoding(bench: Probe, depth_encoding: str) -> No
         out = bench.send(t, rgb_msg(k, t + SKEW, rgb_encoding), depth_msg(k, t, depth_encoding),
                          info=camera_info_msg(t + SKEW))
         _check_output(out, depth_encoding, t)
+    last = bench.outputs[-1].header  # camera_info and confidence are published after the depth image
+    arrived = wait_for(lambda: bench.infos and bench.infos[-1].header == last and bench.confidences
+                       and bench.confidences[-1].header == last, 5.0)
+    assert arrived, "no camera_info / confidence for the last frame"
     info, conf = bench.infos[-1], bench.confidences[-1]
     assert info.header == bench.outputs[-1].header and (info.width, info.height) == (40, 32)
     assert list(info.k) == list(camera_info_msg(0).k)

@@ -88,11 +88,14 @@ def test_bad_sizes_are_refused() -> None:
 
 
 def test_fast_enough_for_on_the_fly_training() -> None:
+    """Catches a pathological slowdown (a per-pixel Python loop), not a figure: a 256x256 frame
+    took under 50 ms on the AVX-512 machine and 50.2 ms on an AVX2-only one, where the old 50 ms
+    bound failed; a training step of 12 frames takes 0.7-2 s."""
     generate_clip(0, frames=1)
     began = time.perf_counter()
     generate_clip(21, frames=7)
     per_frame = (time.perf_counter() - began) / 7
-    assert per_frame < 0.05, f"{per_frame * 1000:.1f} ms per 256x256 frame"
+    assert per_frame < 0.15, f"{per_frame * 1000:.1f} ms per 256x256 frame"
 
 
 def test_footprint_shrinks_to_a_point_sample() -> None:
