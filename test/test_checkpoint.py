@@ -11,7 +11,13 @@ from golden import case, golden_state, rel_error
 from shared_data import requires_shared
 
 from stdnet_ros.model import STDNet
-from stdnet_ros.model.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
+from stdnet_ros.model.checkpoint import (
+    CheckpointError,
+    add_head_guide,
+    load_model,
+    read_checkpoint,
+    save_checkpoint,
+)
 
 
 def tiny(seed: int = 0) -> STDNet:
@@ -65,6 +71,22 @@ def test_our_format_round_trips_bit_exactly_with_metadata(tmp_path: pathlib.Path
     assert same_weights(model, loaded)
     assert meta.max_depth == 12.5 and meta.trained_on == "synthetic" and meta.name == "t"
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_head_guide_model_round_trips_and_starts_as_the_model_it_grew_from(tmp_path: pathlib.Path) -> None:
+    """The head's new guide and base inputs start at zero weight: the grown model computes exactly
+    what its source did, and the file says it has them."""
+    source = tiny(2)
+    grown = STDNet(scale=4, mid_channels=8, head_guide=True).eval()
+    grown.load_state_dict(add_head_guide(source.state_dict(), grown))
+    lr, guide = torch.rand(1, 2, 1, 4, 5), torch.rand(1, 2, 3, 16, 20)
+    with torch.no_grad():
+        assert torch.equal(grown(lr, guide)[0], source.eval()(lr, guide)[0])
+        torch.nn.init.normal_(grown.final_pred["hg_1"][4].weight)  # the grown inputs, once trained, are read
+        assert not torch.equal(grown(lr, guide)[0], source(lr, guide)[0])
+    loaded, meta = load_model(save_checkpoint(grown, tmp_path / "grown.safetensors"))
+    assert meta.head_guide and loaded.head_guide and same_weights(grown, loaded)
+    assert not load_model(save_checkpoint(source, tmp_path / "plain.safetensors"))[1].head_guide
 
 
 def test_plain_safetensors_without_metadata_loads(tmp_path: pathlib.Path) -> None:

@@ -14,10 +14,10 @@ MAX_DEPTH = 10.0
 H, W = 4, 5  # low-resolution size; RGB is 4x
 
 
-def small_model(seed: int = 0, scale: int = 4) -> STDNet:
+def small_model(seed: int = 0, scale: int = 4, head_guide: bool = False) -> STDNet:
     """A tiny network whose depth residual is small, so outputs stay positive (valid)."""
     torch.manual_seed(seed)
-    model = STDNet(scale=scale, mid_channels=4, head_channels=4).eval()
+    model = STDNet(scale=scale, mid_channels=4, head_channels=4, head_guide=head_guide).eval()
     with torch.no_grad():
         for hg in ("hg_1", "hg_2"):
             model.final_pred[hg][6].weight.mul_(0.01)
@@ -49,10 +49,12 @@ def rel(a: np.ndarray, b: torch.Tensor) -> float:
 
 
 @pytest.mark.parametrize(
-    ("window", "lookahead"), [(3, 0), (3, 1), (7, 0), (7, 1), (7, 3), (9, 0), (9, 1), (9, 3)]
-)
-def test_each_output_equals_offline_on_its_window(window: int, lookahead: int) -> None:
-    model = small_model()
+    ("window", "lookahead", "head_guide"),
+    [(3, 0, False), (3, 1, False), (7, 0, False), (7, 1, False), (7, 3, False), (9, 0, False), (9, 1, False),
+     (9, 3, False), (3, 1, True)],
+)  # fmt: skip
+def test_each_output_equals_offline_on_its_window(window: int, lookahead: int, head_guide: bool) -> None:
+    model = small_model(head_guide=head_guide)
     engine = StreamingEngine(model, max_depth=MAX_DEPTH, window=window, lookahead=lookahead)
     frames = list(stream(window + 4))
     outputs = []
@@ -74,13 +76,18 @@ def test_each_output_equals_offline_on_its_window(window: int, lookahead: int) -
         assert rel(out.depth, offline(model, frames, start, end)[t - start]) < 1e-5, (t, start, end)
 
 
-ENSEMBLES = [(2, "incremental", "bilinear"), (2, "naive", "guided"), (8, "incremental", "guided")]
+ENSEMBLES = [
+    (2, "incremental", "bilinear", False), (2, "naive", "guided", False), (8, "incremental", "guided", False),
+    (2, "incremental", "guided", True),
+]  # fmt: skip
 
 
-@pytest.mark.parametrize(("views", "strategy", "base"), ENSEMBLES)
-def test_a_self_ensemble_is_the_mean_of_turned_windows(views: int, strategy: str, base: str) -> None:
+@pytest.mark.parametrize(("views", "strategy", "base", "head_guide"), ENSEMBLES)
+def test_a_self_ensemble_is_the_mean_of_turned_windows(
+    views: int, strategy: str, base: str, head_guide: bool
+) -> None:
     """Frames of 16 x 20 pixels, so a quarter turn changes the shape the network sees."""
-    model = small_model()
+    model = small_model(head_guide=head_guide)
     model.base = base
     engine = StreamingEngine(model, max_depth=MAX_DEPTH, window=3, views=views, strategy=strategy)
     frames = list(stream(5))

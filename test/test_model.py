@@ -17,18 +17,20 @@ def clip(n: int = 1, t: int = 3, h: int = 6, w: int = 8, scale: int = 4, seed: i
     return lr, guide
 
 
-def test_single_frame_passes_features_through_every_branch() -> None:
-    """T = 1 is defined: each branch's output is its input, so fused = recon([S, S, S, S, S])."""
+@pytest.mark.parametrize("head_guide", [False, True])
+def test_single_frame_passes_features_through_every_branch(head_guide: bool) -> None:
+    """T = 1 is defined: each branch's output is its input, so fused = recon([S, S, S, S, S]); with
+    ``head_guide`` both hourglasses' heads read the RGB frame (not hg_2's guide) and the base."""
     torch.manual_seed(0)
-    model = STDNet(scale=4, mid_channels=8).eval()
+    model = STDNet(scale=4, mid_channels=8, head_guide=head_guide).eval()
     lr, guide = clip(t=1)
     with torch.no_grad():
         depth, extras = model(lr, guide)
         base = model.base_depth(lr[:, 0], lr[:, 0], guide[:, 0])
         enc1 = model.encode("hg_1", lr[:, 0], guide[:, 0])
-        fused1, d1, c1 = model.decode("hg_1", [enc1.spatial] * 5, base)
+        fused1, d1, c1 = model.decode("hg_1", [enc1.spatial] * 5, base, guide[:, 0])
         enc2 = model.encode("hg_2", lr[:, 0], torch.cat([d1, c1], 1), fused1)
-        _, d2, _ = model.decode("hg_2", [enc2.spatial] * 5, base)
+        _, d2, _ = model.decode("hg_2", [enc2.spatial] * 5, base, guide[:, 0])
     assert depth.shape == (1, 1, 1, 24, 32)
     assert extras["phi_1"].shape[1] == 0
     torch.testing.assert_close(extras["rgb_depth"][:, 0], d1)

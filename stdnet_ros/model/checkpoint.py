@@ -44,6 +44,7 @@ class CheckpointMeta:
     base: str = "bilinear"  # what the residual is added to (model.base); the published network: bilinear
     guided_radius_x: float = 1.0  # guided base only: radius as a multiple of the scale
     guided_eps: float = 1e-3  # guided base only: regulariser, guide units squared
+    head_guide: bool = False  # the head's full-size convolution also sees guide and base (PredictionHead)
     window: int = 7  # frames the model was trained and selected for; the engine's default window
     views: int = 1  # self-ensemble views it was selected with (model.views); the engine's default
     max_depth: float = DEFAULT_MAX_DEPTH
@@ -120,8 +121,8 @@ def infer_meta(state: dict[str, torch.Tensor], meta: dict, scale: int | None, pa
         raise CheckpointError(f"{path}: scale unknown (not in metadata or file name); pass it explicitly")
     if int(scale) not in SCALES:
         raise CheckpointError(f"{path}: scale x{scale} is not one of {SCALES}")
-    stored = ("base", "guided_radius_x", "guided_eps", "window", "views", "max_depth", "name", "trained_on",
-              "version", "extra")  # fmt: skip
+    stored = ("base", "guided_radius_x", "guided_eps", "head_guide", "window", "views", "max_depth", "name",
+              "trained_on", "version", "extra")  # fmt: skip
     fields = {k: meta[k] for k in stored if k in meta}
     if type(fields.get("views", 1)) is not int or fields.get("views", 1) not in VIEW_COUNTS:
         raise CheckpointError(f"{path}: views {fields['views']} is not one of {VIEW_COUNTS}")
@@ -163,11 +164,25 @@ def load_model(
 def build_model(state: dict[str, torch.Tensor], meta: CheckpointMeta, path: Path) -> STDNet:
     """The STDNet that ``meta`` describes, holding ``state`` (checked against it first)."""
     model = STDNet(
-        meta.scale, meta.mid_channels, meta.head_channels, meta.base, meta.guided_radius_x, meta.guided_eps
+        meta.scale, meta.mid_channels, meta.head_channels, meta.base, meta.guided_radius_x, meta.guided_eps,
+        meta.head_guide,
     )
     check_state(model, state, path)
     model.load_state_dict(state)
     return model
+
+
+def add_head_guide(state: dict[str, torch.Tensor], model: STDNet) -> dict[str, torch.Tensor]:
+    """``state`` of a model without ``head_guide`` made loadable into ``model`` with it: the head's
+    new input channels get zero weights, so the result computes exactly what ``state`` did."""
+    out = dict(state)
+    for hg, head in model.final_pred.items():
+        key, want = f"final_pred.{hg}.4.weight", head[4].weight
+        have = state.get(key)
+        if have is not None and have.shape[1] + head.guide_ch == want.shape[1]:
+            pad = have.new_zeros(have.shape[0], want.shape[1] - have.shape[1], *have.shape[2:])
+            out[key] = torch.cat([have, pad], dim=1)
+    return out
 
 
 def save_checkpoint(model: STDNet, path: str | Path, **meta: object) -> Path:
@@ -175,7 +190,8 @@ def save_checkpoint(model: STDNet, path: str | Path, **meta: object) -> Path:
     path = Path(path)
     info = CheckpointMeta(
         scale=model.scale, mid_channels=model.mid_channels, head_channels=model.head_channels,
-        base=model.base, guided_radius_x=model.guided_radius_x, guided_eps=model.guided_eps, **meta,
+        base=model.base, guided_radius_x=model.guided_radius_x, guided_eps=model.guided_eps,
+        head_guide=model.head_guide, **meta,
     )  # fmt: skip
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -33,14 +33,32 @@ def feature_encoder(in_ch: int, ch: int, stride: int) -> nn.Sequential:
     )  # fmt: skip
 
 
-def prediction_head(ch: int, head_ch: int) -> nn.Sequential:
-    """``final_pred``: x4 enlargement to full size, then depth residual and confidence channels."""
-    return nn.Sequential(
-        PixelShufflePack(ch, ch), lrelu(),
-        PixelShufflePack(ch, head_ch), lrelu(),
-        conv(head_ch, head_ch), lrelu(),
-        conv(head_ch, 2),
-    )  # fmt: skip
+HEAD_GUIDE_CHANNELS = 4  # RGB guide and base depth, at full size
+
+
+class PredictionHead(nn.Sequential):
+    """``final_pred``: x4 enlargement to full size, then depth residual and confidence channels.
+
+    With ``guide_ch`` > 0 (an option of the embedded default, not the published network) the
+    full-size convolution also sees the RGB guide and the base depth: everything before it works
+    at a quarter of the size, so without them the head must place depth edges from ``ch``
+    feature channels enlarged 4x.
+    """
+
+    def __init__(self, ch: int, head_ch: int, guide_ch: int = 0) -> None:
+        super().__init__(
+            PixelShufflePack(ch, ch), lrelu(),
+            PixelShufflePack(ch, head_ch), lrelu(),
+            conv(head_ch + guide_ch, head_ch), lrelu(),
+            conv(head_ch, 2),
+        )  # fmt: skip
+        self.guide_ch = guide_ch
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        x = self[3](self[2](self[1](self[0](x))))
+        if self.guide_ch:
+            x = torch.cat([x, skip.to(x.dtype)], dim=1)
+        return self[6](self[5](self[4](x)))
 
 
 @dataclass
@@ -71,12 +89,13 @@ class STDNet(nn.Module):
     RGB in [0, 1]. depth: (N, T, 1, s*h, s*w), normalised like lr. ``head_channels``
     is 64 in the published network; smaller models may shrink it to save the
     full-resolution convolutions. ``base`` is what the residual is added to:
-    "bilinear" (published) or "guided" (see ``model.base``), with its constants.
+    "bilinear" (published) or "guided" (see ``model.base``), with its constants. ``head_guide``
+    feeds the full-size guide and base into the head (``PredictionHead``).
     """
 
     def __init__(
         self, scale: int = 4, mid_channels: int = 64, head_channels: int = 64, base: str = "bilinear",
-        guided_radius_x: float = 1.0, guided_eps: float = 1e-3,
+        guided_radius_x: float = 1.0, guided_eps: float = 1e-3, head_guide: bool = False,
     ) -> None:  # fmt: skip
         super().__init__()
         if scale not in SCALES:
@@ -89,6 +108,7 @@ class STDNet(nn.Module):
         self.base = base
         self.guided_radius_x = guided_radius_x
         self.guided_eps = guided_eps
+        self.head_guide = head_guide
         ch = mid_channels
         guide_in = {"hg_1": 3, "hg_2": 2}
         extra_in = {"hg_1": ch, "hg_2": 2 * ch}
@@ -100,7 +120,8 @@ class STDNet(nn.Module):
             {hg: nn.ModuleDict({b: TDM(ch) for b in BRANCHES}) for hg in HOURGLASSES}
         )
         self.reconstruction = nn.ModuleDict({hg: RBIC(5 * ch, ch, 5) for hg in HOURGLASSES})
-        self.final_pred = nn.ModuleDict({hg: prediction_head(ch, head_channels) for hg in HOURGLASSES})
+        skip = HEAD_GUIDE_CHANNELS if head_guide else 0
+        self.final_pred = nn.ModuleDict({hg: PredictionHead(ch, head_channels, skip) for hg in HOURGLASSES})
 
     # ---- input preparation -------------------------------------------------------------------
     def check_inputs(self, lr: torch.Tensor, guide: torch.Tensor) -> None:
@@ -157,10 +178,13 @@ class STDNet(nn.Module):
     def tdm(self, hg: str, branch: str) -> TDM:
         return self.deform_align[hg][branch]
 
-    def decode(self, hg: str, feats: list[torch.Tensor], base: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Step 8: [S, B1, F1, B2, F2] -> (fused feature, depth, confidence)."""
+    def decode(
+        self, hg: str, feats: list[torch.Tensor], base: torch.Tensor, rgb: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
+        """Step 8: [S, B1, F1, B2, F2] -> (fused feature, depth, confidence); ``rgb``, the frames'
+        full-size guide, is read only by a ``head_guide`` model."""
         fused = self.reconstruction[hg](torch.cat(feats, dim=1))
-        out = self.final_pred[hg](fused)
+        out = self.final_pred[hg](fused, torch.cat([rgb, base], dim=1) if self.head_guide else None)
         return fused, out[:, :1] + base, out[:, 1:2]
 
     # ---- offline forward over whole clips ----------------------------------------------------
@@ -204,13 +228,14 @@ class STDNet(nn.Module):
         guide: torch.Tensor,
         extra: torch.Tensor | None,
         base: torch.Tensor,
+        rgb: torch.Tensor,
         n: int,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """One hourglass on a clip flattened to (N*T, ...): (fused, depth, confidence, differences)."""
         enc = self.encode(hg, lr_up, guide, extra)
         spatial = enc.spatial.reshape(n, -1, *enc.spatial.shape[1:])
         phi, phihat = self.temporal_differences(spatial)
-        fused, depth, conf = self.decode(hg, [enc.spatial, *self.propagate(hg, enc, phi, phihat)], base)
+        fused, depth, conf = self.decode(hg, [enc.spatial, *self.propagate(hg, enc, phi, phihat)], base, rgb)
         sigma = enc.sigma.reshape(n, -1, *enc.sigma.shape[1:])
         return fused, depth, conf, {"sigma": sigma, "phi": phi, "phihat": phihat}
 
@@ -218,9 +243,10 @@ class STDNet(nn.Module):
         self.check_inputs(lr, guide)
         n, t = lr.shape[:2]
         lr_up = self.enlarge_depth(lr.flatten(0, 1))
-        base = self.base_depth(lr.flatten(0, 1), lr_up, guide.flatten(0, 1))
-        fused1, d1, c1, diffs1 = self.hourglass("hg_1", lr_up, guide.flatten(0, 1), None, base, n)
-        _, d2, c2, diffs2 = self.hourglass("hg_2", lr_up, torch.cat([d1, c1], 1), fused1, base, n)
+        rgb = guide.flatten(0, 1)
+        base = self.base_depth(lr.flatten(0, 1), lr_up, rgb)
+        fused1, d1, c1, diffs1 = self.hourglass("hg_1", lr_up, rgb, None, base, rgb, n)
+        _, d2, c2, diffs2 = self.hourglass("hg_2", lr_up, torch.cat([d1, c1], 1), fused1, base, rgb, n)
         depth, w1, w2 = fuse(d1, c1, d2, c2)
 
         def clip(x: torch.Tensor) -> torch.Tensor:

@@ -203,7 +203,9 @@ class IncrementalWindow:
             return
         levels = ("S", 0, 1, 2, 3)
         feats = [torch.cat([self._value(hg, level, f, start, end) for f in todo]) for level in levels]
-        fused, depth, conf = self.model.decode(hg, feats, torch.cat([self.frames[f].base for f in todo]))
+        base = torch.cat([self.frames[f].base for f in todo])
+        rgb = torch.cat([self.frames[f].guide for f in todo])
+        fused, depth, conf = self.model.decode(hg, feats, base, rgb)
         for k, f in enumerate(todo):
             self.memo[self.key(hg, "dec", f, start, end)] = (
                 fused[k : k + 1],

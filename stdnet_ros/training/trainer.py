@@ -35,7 +35,7 @@ from stdnet_ros.data.synthetic import SCENES, SceneSpec
 from stdnet_ros.data.torch_dataset import SyntheticClipDataset
 from stdnet_ros.evaluation.baselines import BASELINES
 from stdnet_ros.model import STDNet
-from stdnet_ros.model.checkpoint import read_checkpoint, save_checkpoint
+from stdnet_ros.model.checkpoint import add_head_guide, read_checkpoint, save_checkpoint
 from stdnet_ros.model.loss import DiffRec, LossTerms, metric_loss, stdnet_loss
 from stdnet_ros.model.views import predict_views
 from stdnet_ros.training.ema import EMA
@@ -53,6 +53,9 @@ class TrainConfig:
     base: str = "bilinear"  # what the residual is added to (model.base): bilinear | guided
     guided_radius_x: float = 1.0
     guided_eps: float = 1e-3
+    # the head's full-size convolution also sees the guide and the base (model.stdnet.PredictionHead);
+    # from an ``init`` without it, the new inputs start at zero weight (the model starts as the init)
+    head_guide: bool = False
     sensor: str = DEFAULT_SENSOR  # data.sensors preset that makes the LR depth: dtof | itof
     # data.synthetic.SCENES preset(s): room | indoor | room+indoor (one drawn per clip); a preset may
     # name its own camera size, room@320+indoor@960, instead of ``render``
@@ -108,7 +111,7 @@ class TrainNet(nn.Module):
     def __init__(self, cfg: TrainConfig) -> None:
         super().__init__()
         self.net = STDNet(cfg.scales[0], cfg.mid_channels, cfg.head_channels, cfg.base, cfg.guided_radius_x,
-                          cfg.guided_eps)  # fmt: skip
+                          cfg.guided_eps, cfg.head_guide)  # fmt: skip
         for head in self.net.final_pred.values():  # depth residual starts at 0: the model starts at its base
             nn.init.zeros_(head[-1].weight[:1])
             nn.init.zeros_(head[-1].bias[:1])
@@ -152,7 +155,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.net = TrainNet(cfg).to(self.device)
         if cfg.init:  # a resumed run overwrites these with its own state below
-            self.net.net.load_state_dict(read_checkpoint(cfg.init)[0])
+            self.net.net.load_state_dict(add_head_guide(read_checkpoint(cfg.init)[0], self.net.net))
         self.module: nn.Module = (
             nn.parallel.DistributedDataParallel(self.net) if self.distributed else self.net
         )
