@@ -34,7 +34,7 @@ def main() -> None:
         extra["window_note"] = f"trained on {trained}-frame clips; run at W={args.window} (model card)"
     views = args.views or meta.views
     save_checkpoint(model, args.out, window=args.window, views=views, max_depth=meta.max_depth,
-                    name="default", trained_on=raw["trained_on"], extra=extra)  # fmt: skip
+                    name=Path(args.out).stem, trained_on=raw["trained_on"], extra=extra)  # fmt: skip
     print(f"wrote {args.out}: window {args.window}, {views} view(s), scales {extra['scales']}")
 
 

@@ -12,8 +12,10 @@ from shared_data import requires_shared
 
 from stdnet_ros.model import STDNet
 from stdnet_ros.model.checkpoint import (
+    DEFAULT_CHECKPOINT,
     CheckpointError,
     add_head_guide,
+    default_checkpoint,
     load_model,
     read_checkpoint,
     save_checkpoint,
@@ -163,13 +165,17 @@ def test_loaded_model_is_in_eval_mode_on_the_device(tmp_path: pathlib.Path) -> N
     assert np.isfinite(sum(p.sum().item() for p in model.parameters()))
 
 
-def test_committed_x16_checkpoint_serves_x16_and_the_default_refuses_it() -> None:
+def test_the_embedded_default_serves_x16_from_its_own_file() -> None:
+    """x4 and x8 share ``default.safetensors``; x16 has a file of its own, the stage-3 weights."""
     stage3 = pathlib.Path(__file__).parents[1] / "training-state" / "c8in-stage3" / "c8in-best.safetensors"
-    model, meta = load_model(stage3, scale=16)
-    assert model.scale == 16 and meta.base == "guided" and meta.mid_channels == 8
+    assert default_checkpoint(4) == default_checkpoint(8) == DEFAULT_CHECKPOINT
+    assert default_checkpoint(16).name == "default-x16.safetensors"
+    model, meta = load_model(None, scale=16)
+    assert model.scale == 16 and meta.base == "guided" and meta.mid_channels == 8 and meta.window == 2
+    assert same_weights(model, load_model(stage3, scale=16)[0])
     lr, guide = torch.rand(1, 3, 1, 4, 6), torch.rand(1, 3, 3, 64, 96)
     with torch.no_grad():
         out = model(lr, guide)[0]
     assert out.shape[-2:] == (64, 96) and torch.isfinite(out).all()
-    with pytest.raises(CheckpointError, match="x16"):
-        load_model(None, scale=16)
+    with pytest.raises(CheckpointError, match="trained for x4/x8, but x16"):
+        load_model(DEFAULT_CHECKPOINT, scale=16)

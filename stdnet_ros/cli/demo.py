@@ -18,6 +18,7 @@ from stdnet_ros.bags import BagError, Timing, write_bag
 from stdnet_ros.data.synthetic import generate_clip
 
 DEMO_SEED = 2024
+DEMO_SCALE = 4  # the demo bag holds a x4 ToF stream
 DEPTH_HZ = 5.0  # ToF cameras run at 5-30 Hz beside a 30 Hz colour camera; 2 CPU cores keep up with 5-7
 
 
@@ -39,9 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _model_present(checkpoint: str | None) -> str | None:
     """Why the node could not load its model, found before minutes of work, or None."""
-    from stdnet_ros.model.checkpoint import DEFAULT_CHECKPOINT
+    from stdnet_ros.model.checkpoint import default_checkpoint
 
-    path = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
+    path = Path(checkpoint) if checkpoint else default_checkpoint(DEMO_SCALE)
     if path.is_file():
         return None
     what = "checkpoint" if checkpoint else "the embedded default model"
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         folder.mkdir(parents=True)
         print(f"[1/2] rendering {args.frames} synthetic frames ({width}x{height}) into a bag ...", flush=True)
-        clip = generate_clip(DEMO_SEED, args.frames, height=height, width=width, scale=4)
+        clip = generate_clip(DEMO_SEED, args.frames, height=height, width=width, scale=DEMO_SCALE)
         timing = Timing(depth_hz=args.depth_hz, seed=DEMO_SEED)
         bag = write_bag(clip, folder / "synthetic_bag", timing=timing, progress=True)
         print(f"[2/2] replaying {bag} through stdnet_node at x{args.rate:g} ...", flush=True)

@@ -12,7 +12,7 @@ import argparse
 import json
 from dataclasses import fields
 
-from stdnet_ros.model.checkpoint import DEFAULT_CHECKPOINT, load_model, read_checkpoint
+from stdnet_ros.model.checkpoint import default_checkpoint, load_model, read_checkpoint
 from stdnet_ros.model.views import VIEW_COUNTS
 from stdnet_ros.training.trainer import TrainConfig, Trainer
 
@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "validate", help="score a checkpoint on generated validation clips",
         description=__doc__.splitlines()[0],
     )  # fmt: skip
-    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    parser.add_argument("--checkpoint", default="",
+                        help="default: the embedded model (with one --scales value, that scale's own file)")
     parser.add_argument("--scene", default="room+indoor", help="scene preset(s), as train's --scene")
     parser.add_argument("--render", type=int, default=640, help="camera size the clips are cropped from")
     parser.add_argument("--size", type=int, default=128, help="crop size")
@@ -58,6 +59,8 @@ def config_for(checkpoint: str, args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    one_scale = args.scales[0] if args.scales and len(args.scales) == 1 else None
+    args.checkpoint = args.checkpoint or str(default_checkpoint(one_scale))
     cfg = config_for(args.checkpoint, args)
     views = args.views or load_model(args.checkpoint)[1].views
     errors = Trainer(cfg).validate(window=args.window or None, views=views)

@@ -57,6 +57,13 @@ class CheckpointMeta:
 DEFAULT_CHECKPOINT = WEIGHTS_DIR / "default.safetensors"  # the embedded default model (x4 and x8)
 
 
+def default_checkpoint(scale: int | None = None) -> Path:
+    """The embedded default for ``scale``: a file for that scale alone where one is embedded
+    (``default-x<scale>.safetensors``, as the authors ship one file per scale), else the shared one."""
+    own = WEIGHTS_DIR / f"default-x{scale}.safetensors"
+    return own if scale is not None and own.is_file() else DEFAULT_CHECKPOINT
+
+
 def _strip(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     for prefix in PREFIXES:
         if state and all(k.startswith(prefix) for k in state):
@@ -154,8 +161,9 @@ def check_state(model: STDNet, state: dict[str, torch.Tensor], path: Path) -> No
 def load_model(
     path: str | Path | None, scale: int | None = None, device: str | torch.device = "cpu"
 ) -> tuple[STDNet, CheckpointMeta]:
-    """Build an STDNet from a checkpoint (None or '' = the embedded default) in eval mode on device."""
-    path = Path(path or DEFAULT_CHECKPOINT)
+    """Build an STDNet from a checkpoint (None or '' = the embedded default for ``scale``) in eval
+    mode on device."""
+    path = Path(path) if path else default_checkpoint(scale)
     state, raw_meta = read_checkpoint(path)
     meta = infer_meta(state, raw_meta, scale, path)
     return build_model(state, meta, path).to(device).eval(), meta
