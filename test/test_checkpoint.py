@@ -165,17 +165,26 @@ def test_loaded_model_is_in_eval_mode_on_the_device(tmp_path: pathlib.Path) -> N
     assert np.isfinite(sum(p.sum().item() for p in model.parameters()))
 
 
-def test_the_embedded_default_serves_x16_from_its_own_file() -> None:
-    """x4 and x8 share ``default.safetensors``; x16 has a file of its own, the stage-3 weights."""
+def test_the_embedded_defaults_are_one_file_per_scale_where_one_is_embedded() -> None:
+    """x4 has a file of its own (stage 10's M, with the head guide), x8 the shared file, x16 the
+    stage-3 weights; each serves its scale and the shared file refuses x16."""
     stage3 = pathlib.Path(__file__).parents[1] / "training-state" / "c8in-stage3" / "c8in-best.safetensors"
-    assert default_checkpoint(4) == default_checkpoint(8) == DEFAULT_CHECKPOINT
-    assert default_checkpoint(16).name == "default-x16.safetensors"
+    assert [default_checkpoint(s).name for s in (4, 8, 16)] == [
+        "default-x4.safetensors", "default.safetensors", "default-x16.safetensors"
+    ]  # fmt: skip
+    assert default_checkpoint(None) == default_checkpoint(8) == DEFAULT_CHECKPOINT
+    x4, meta4 = load_model(None, scale=4)
+    assert meta4.head_guide and x4.head_guide and (meta4.window, meta4.views) == (2, 2)
+    with pytest.raises(CheckpointError, match="trained for x4, but x8"):
+        load_model(default_checkpoint(4), scale=8)
     model, meta = load_model(None, scale=16)
     assert model.scale == 16 and meta.base == "guided" and meta.mid_channels == 8 and meta.window == 2
     assert same_weights(model, load_model(stage3, scale=16)[0])
-    lr, guide = torch.rand(1, 3, 1, 4, 6), torch.rand(1, 3, 3, 64, 96)
-    with torch.no_grad():
-        out = model(lr, guide)[0]
-    assert out.shape[-2:] == (64, 96) and torch.isfinite(out).all()
+    for scale, net in ((4, x4), (16, model)):
+        h = 4 if scale == 4 else 2
+        lr, guide = torch.rand(1, 3, 1, h, 6), torch.rand(1, 3, 3, scale * h, scale * 6)
+        with torch.no_grad():
+            out = net(lr, guide)[0]
+        assert out.shape[-2:] == guide.shape[-2:] and torch.isfinite(out).all()
     with pytest.raises(CheckpointError, match="trained for x4/x8, but x16"):
         load_model(DEFAULT_CHECKPOINT, scale=16)
