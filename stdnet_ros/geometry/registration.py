@@ -1,0 +1,148 @@
+"""Register a separate ToF camera's depth into the RGB camera's network grid, ROS-free.
+
+Every ToF pixel is a point on its ray (rays computed once per camera_info),
+moved into the RGB camera's optical frame and projected into the grid (the RGB
+camera at 1/scale, :meth:`CameraModel.grid`). The ToF image is then treated as
+a surface: each 2x2 block of pixels is two triangles, rasterised at the grid's
+pixel centres with perspective-correct depth, and a z-buffer keeps the nearer
+surface. So a grid denser than the ToF gets no regular hole pattern (the
+triangles cover it), and a grid coarser than the ToF gets, in each cell, the
+measured surface at the cell's centre rather than a mean that would mix the
+two sides of an edge. A triangle whose corners differ in depth by more than
+:class:`DepthJump` allows spans an occlusion edge and is not drawn: nothing is
+smeared across an edge, and the cells the ToF cannot see (parallax shadows,
+outside its field of view) stay empty (NaN). A ToF pixel that is no drawn
+triangle's corner (a pole one pixel wide, a lone return) is kept as a point in
+the empty cell it rounds into, as depth_image_proc's register keeps every
+pixel. The value stored is z along the RGB camera's optical axis
+(REP 118).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from stdnet_ros.depth import valid_mask
+from stdnet_ros.geometry.camera import CameraModel
+from stdnet_ros.geometry.pose import Pose
+
+MAX_EXTENT = 32  # grid cells a triangle may span; a longer one is a sliver at grazing view, not drawn
+_EDGE_EPS = 1e-9  # barycentric tolerance: a centre on a shared edge is drawn by both triangles
+# The two triangles of each 2x2 block of ToF pixels, as (rows, cols) slices of the (h, w) image
+# (corner (0, 0) is the block's top-left pixel): (0,0) (0,1) (1,0) and (0,1) (1,1) (1,0).
+_TL, _TR = (slice(0, -1), slice(0, -1)), (slice(0, -1), slice(1, None))
+_BL, _BR = (slice(1, None), slice(0, -1)), (slice(1, None), slice(1, None))
+TRIANGLES = ((_TL, _TR, _BL), (_TR, _BR, _BL))
+
+
+@dataclass(frozen=True)
+class DepthJump:
+    """A triangle spans an occlusion edge when max z - min z > ``absolute_m`` + ``relative`` * min z.
+
+    The absolute part covers the direct-ToF's quantisation and jitter (2 cm bins, +-2 bins: two
+    neighbours on one flat surface differ by up to ~10 cm); the relative part covers a floor or wall
+    seen at a grazing angle, whose neighbouring pixels differ by a few % of their depth.
+    """
+
+    absolute_m: float = 0.15
+    relative: float = 0.1
+
+
+class Registration:
+    """ToF depth (h, w) metres -> z in the target grid (H, W) float32 metres, NaN where unseen."""
+
+    def __init__(
+        self, source: CameraModel, target: CameraModel, pose: Pose, depth_is_range: bool = False,
+        jump: DepthJump | None = None,
+    ) -> None:  # fmt: skip
+        self.source, self.target, self.pose = source, target, pose
+        self.jump = jump or DepthJump()
+        rays = source.rays()
+        if depth_is_range:  # radial distance: the unit ray times the range is the point
+            rays = rays / np.linalg.norm(rays, axis=-1, keepdims=True)
+        self._rays = rays
+
+    def __call__(self, depth: np.ndarray) -> np.ndarray:
+        if depth.shape != (self.source.height, self.source.width):
+            raise ValueError(
+                f"depth is {depth.shape[1]}x{depth.shape[0]} but its camera_info says "
+                f"{self.source.width}x{self.source.height}"
+            )
+        valid = valid_mask(depth)
+        points = self.pose.apply(self._rays * np.where(valid, depth, np.nan)[..., None].astype(np.float64))
+        uv = self.target.project(points).astype(np.float32)  # float32 from here: 1e-5 px, 1 um at 10 m
+        z = points[..., 2].astype(np.float32)
+        seen = np.isfinite(uv).all(axis=-1) & (z > 0)
+        z = np.where(seen, z, np.float32(np.nan))  # an unseen corner fails every comparison: not drawn
+        cells = np.full(self.target.width * self.target.height, np.inf)
+        drawn = self._rasterise(uv, z, cells)
+        self._splat_loose(uv[seen & ~drawn], z[seen & ~drawn], cells)
+        out = np.where(np.isfinite(cells), cells, np.nan).astype(np.float32)
+        return out.reshape(self.target.height, self.target.width)
+
+    def _rasterise(self, uv: np.ndarray, z: np.ndarray, cells: np.ndarray) -> np.ndarray:
+        """Draw every triangle of seen corners that spans no depth edge, z-buffered into ``cells``;
+        returns (h, w): which ToF pixels are a corner of a drawn triangle.
+
+        Works on shifted views of the (h, w) images, one per triangle corner, so that only the
+        triangles holding a grid centre are ever gathered.
+        """
+        u, v = uv[..., 0], uv[..., 1]
+        drawn = np.zeros(z.shape, dtype=bool)
+        for corners in TRIANGLES:
+            (ua, ub, uc), (va, vb, vc), (za, zb, zc) = ([img[s] for s in corners] for img in (u, v, z))
+            zmin = np.minimum(np.minimum(za, zb), zc)
+            span = np.maximum(np.maximum(za, zb), zc) - zmin
+            drawable = span <= self.jump.absolute_m + self.jump.relative * zmin
+            for s in corners:
+                drawn[s] |= drawable
+            x0 = np.ceil(np.minimum(np.minimum(ua, ub), uc))
+            x1 = np.floor(np.maximum(np.maximum(ua, ub), uc))
+            y0 = np.ceil(np.minimum(np.minimum(va, vb), vc))
+            y1 = np.floor(np.maximum(np.maximum(va, vb), vc))
+            rows, cols = np.nonzero(drawable & (x1 >= x0) & (y1 >= y0))
+            pick = [(rows + s[0].start, cols + s[1].start) for s in corners]
+            tu, tv, tz = (np.stack([img[p] for p in pick], 1) for img in (u, v, z))
+            x0, x1, y0, y1 = (b[rows, cols] for b in (x0, x1, y0, y1))
+            extent = np.maximum(x1 - x0, y1 - y0) + 1  # grid centres per side of the bounding box
+            size = 1
+            while size <= MAX_EXTENT:  # triangles grouped by bounding box, so each group's work is small
+                group = np.flatnonzero((extent <= size) & (extent > size // 2))
+                if group.size:
+                    self._draw(tu[group], tv[group], tz[group], x0[group], y0[group], x1[group], y1[group],
+                               size, cells)  # fmt: skip
+                size *= 2
+        return drawn
+
+    def _draw(
+        self, tu: np.ndarray, tv: np.ndarray, tz: np.ndarray, x0: np.ndarray, y0: np.ndarray,
+        x1: np.ndarray, y1: np.ndarray, size: int, cells: np.ndarray,
+    ) -> None:  # fmt: skip
+        """Rasterise triangles whose bounding boxes hold at most ``size`` x ``size`` grid centres."""
+        oy, ox = np.divmod(np.arange(size * size), size)
+        x, y = x0[:, None] + ox, y0[:, None] + oy
+        (ua, ub, uc), (va, vb, vc) = tu.T[:, :, None], tv.T[:, :, None]
+        den = (vb - vc) * (ua - uc) + (uc - ub) * (va - vc)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            l1 = ((vb - vc) * (x - uc) + (uc - ub) * (y - vc)) / den
+            l2 = ((vc - va) * (x - uc) + (ua - uc) * (y - vc)) / den
+        l3 = 1 - l1 - l2
+        inside = (l1 >= -_EDGE_EPS) & (l2 >= -_EDGE_EPS) & (l3 >= -_EDGE_EPS) & (np.abs(den) > 1e-12)
+        inside &= (x <= x1[:, None]) & (y <= y1[:, None])
+        inside &= (x >= 0) & (y >= 0) & (x < self.target.width) & (y < self.target.height)
+        inv_z = l1 / tz[:, 0:1] + l2 / tz[:, 1:2] + l3 / tz[:, 2:3]  # 1/z is affine in the image of a plane
+        index = (y * self.target.width + x)[inside].astype(np.int64)
+        np.minimum.at(cells, index, 1 / inv_z[inside])
+
+    def _splat_loose(self, uv: np.ndarray, z: np.ndarray, cells: np.ndarray) -> None:
+        """ToF points that are no drawn triangle's corner (a pole one pixel wide, a lone return)
+        fill the empty cell they round into, nearest first; they never overwrite a drawn surface."""
+        col, row = np.rint(uv[:, 0]), np.rint(uv[:, 1])
+        inside = (col >= 0) & (row >= 0) & (col < self.target.width) & (row < self.target.height)
+        index = (row[inside] * self.target.width + col[inside]).astype(np.int64)
+        points = np.full_like(cells, np.inf)
+        np.minimum.at(points, index, z[inside])
+        empty = ~np.isfinite(cells)
+        cells[empty] = points[empty]
