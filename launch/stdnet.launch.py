@@ -4,8 +4,9 @@ Arguments: ``namespace``; ``config`` (params file, default the installed
 config/stdnet.yaml); ``checkpoint`` and ``device``, which override the
 config only when given; and one remapping per topic (``rgb_topic``,
 ``rgb_compressed_topic``, ``rgb_info_topic``, ``depth_topic``,
-``output_topic``, ``output_info_topic``, ``confidence_topic``, ``status_topic``), each defaulting
-to the node's own name so nothing is remapped unless asked. Example:
+``depth_info_topic``, ``output_topic``, ``output_info_topic``,
+``confidence_topic``, ``status_topic``, ``registered_topic``), each
+defaulting to the node's own name so nothing is remapped unless asked. Example:
 
     ros2 launch stdnet_ros stdnet.launch.py namespace:=front device:=cuda \\
         rgb_topic:=/camera/color/image_raw depth_topic:=/tof/depth/image_raw
@@ -26,10 +27,12 @@ REMAPPINGS = {
     "rgb_compressed_topic": "rgb/compressed",
     "rgb_info_topic": "rgb/camera_info",
     "depth_topic": "depth/image",
+    "depth_info_topic": "depth/camera_info",
     "output_topic": "depth_sr/image",
     "output_info_topic": "depth_sr/camera_info",
     "confidence_topic": "depth_sr/confidence",
     "status_topic": "depth_sr/frame_status",
+    "registered_topic": "depth_sr/registered",
 }
 OVERRIDES = ("checkpoint", "device")  # empty = keep the config file's value
 

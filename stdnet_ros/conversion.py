@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from stdnet_ros.depth import valid_mask
+from stdnet_ros.geometry.camera import centre_scaled
 
 # encoding -> (numpy dtype, channels)
 _LAYOUT: dict[str, tuple[np.dtype, int]] = {
@@ -165,9 +166,13 @@ def fill_image(msg: Any, array: np.ndarray, encoding: str) -> Any:
 def resized_camera_info(info: Any, width: int, height: int) -> Any:
     """A copy of ``info`` for the same camera imaging at ``width`` x ``height`` pixels.
 
-    Intrinsics scale with the pixel size (as image_proc's resize does): K and
-    P rows 0 and 1 by x and y; the region of interest likewise. Distortion and
-    rectification do not depend on pixel size.
+    Focal lengths scale with the pixel size, as image_proc's resize does, but
+    the principal point keeps pixel centres in place (``centre_scaled``:
+    (c + 0.5) * s - 0.5, where image_proc writes c * s): the convention of the
+    network's grid, the ToF sensor model and registration, so a depth
+    camera_info made by this function matches the RGB camera's grid exactly.
+    The region of interest scales likewise. Distortion and rectification do
+    not depend on pixel size.
     """
     if not info.width or not info.height:
         raise ValueError(f"camera_info has size {info.width}x{info.height}; cannot rescale it")
@@ -175,10 +180,10 @@ def resized_camera_info(info: Any, width: int, height: int) -> Any:
     out = copy.deepcopy(info)
     out.width, out.height = int(width), int(height)
     k, p = list(info.k), list(info.p)
-    k[0], k[1], k[2] = k[0] * sx, k[1] * sx, k[2] * sx
-    k[3], k[4], k[5] = k[3] * sy, k[4] * sy, k[5] * sy
-    p[0:4] = [v * sx for v in p[0:4]]
-    p[4:8] = [v * sy for v in p[4:8]]
+    k[0], k[1], k[2] = k[0] * sx, k[1] * sx, centre_scaled(k[2], sx)
+    k[3], k[4], k[5] = k[3] * sy, k[4] * sy, centre_scaled(k[5], sy)
+    p[0], p[1], p[2], p[3] = p[0] * sx, p[1] * sx, centre_scaled(p[2], sx), p[3] * sx
+    p[4], p[5], p[6], p[7] = p[4] * sy, p[5] * sy, centre_scaled(p[6], sy), p[7] * sy
     out.k, out.p = k, p
     roi = out.roi
     roi.x_offset, roi.width = round(roi.x_offset * sx), round(roi.width * sx)

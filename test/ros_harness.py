@@ -25,6 +25,7 @@ from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from stdnet_ros.conversion import encode_depth, fill_image
+from stdnet_ros.geometry.camera import centre_scaled
 
 H, W, SCALE = 32, 40, 4  # RGB size; depth is H/SCALE x W/SCALE
 RGB_FRAME, DEPTH_FRAME = "rgb_optical", "depth_optical"
@@ -84,10 +85,11 @@ def depth_msg(k: int, t: float, encoding: str = "16UC1", h: int = H // SCALE, w:
 
 
 def camera_info_msg(t: float, h: int = H, w: int = W) -> CameraInfo:
-    sx, sy = w / W, h / H
+    sx, sy = w / W, h / H  # the same optics at another resolution, pixel centres kept in place
+    cx, cy = centre_scaled(K[2], sx), centre_scaled(K[5], sy)
     info = CameraInfo(width=w, height=h, distortion_model="plumb_bob", d=[0.0] * 5)
-    info.k = [K[0] * sx, 0.0, K[2] * sx, 0.0, K[4] * sy, K[5] * sy, 0.0, 0.0, 1.0]
-    info.p = [K[0] * sx, 0.0, K[2] * sx, 0.0, 0.0, K[4] * sy, K[5] * sy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    info.k = [K[0] * sx, 0.0, cx, 0.0, K[4] * sy, cy, 0.0, 0.0, 1.0]
+    info.p = [K[0] * sx, 0.0, cx, 0.0, 0.0, K[4] * sy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
     info.header.stamp.sec, info.header.stamp.nanosec = stamp_of(t)
     info.header.frame_id = RGB_FRAME
     return info
@@ -123,13 +125,16 @@ class Probe:
         self.pub_rgb_compressed = n.create_publisher(CompressedImage, t("rgb/compressed"), qos)
         self.pub_info = n.create_publisher(CameraInfo, t("rgb/camera_info"), qos)
         self.pub_depth = n.create_publisher(Image, t("depth/image"), qos)
+        self.pub_depth_info = n.create_publisher(CameraInfo, t("depth/camera_info"), qos)
         self.outputs: list[Image] = []
+        self.registered: list[Image] = []
         self.infos: list[CameraInfo] = []
         self.confidences: list[Image] = []
         self.diagnostics: list[DiagnosticArray] = []
         n.create_subscription(Image, t("depth_sr/image"), self.outputs.append, qos)
         n.create_subscription(CameraInfo, t("depth_sr/camera_info"), self.infos.append, qos)
         n.create_subscription(Image, t("depth_sr/confidence"), self.confidences.append, qos)
+        n.create_subscription(Image, t("depth_sr/registered"), self.registered.append, qos)
         n.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         self._namespace = namespace
         self.executor = SingleThreadedExecutor(context=context)
@@ -174,7 +179,8 @@ class Probe:
         raise AssertionError("the node never answered a frame")
 
     def send(self, t: float, rgb: Any, depth: Any, info: CameraInfo | None = None, expect_output: bool = True,
-             timeout: float = 10.0, expect_t: float | None = None) -> Image | None:
+             timeout: float = 10.0, expect_t: float | None = None, depth_info: CameraInfo | None = None
+             ) -> Image | None:
         """Publish one frame's messages; if an output is expected, wait for the one stamped ``expect_t``.
 
         ``expect_t`` defaults to the depth's stamp ``t`` (lookahead 0); later outputs of earlier
@@ -183,6 +189,8 @@ class Probe:
         want = stamp_of(t if expect_t is None else expect_t)
         if info is not None:
             self.pub_info.publish(info)
+        if depth_info is not None:
+            self.pub_depth_info.publish(depth_info)
         pub = self.pub_rgb_compressed if isinstance(rgb, CompressedImage) else self.pub_rgb
         if rgb is not None:
             pub.publish(rgb)

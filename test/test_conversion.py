@@ -160,8 +160,9 @@ def test_resized_camera_info_scales_intrinsics_and_roi_not_distortion() -> None:
     info = _camera_info()
     out = resized_camera_info(info, 320, 120)  # x 1/2, y 1/4
     assert (out.width, out.height) == (320, 120)
-    assert list(out.k) == [250.0, 0.0, 160.0, 0.0, 127.5, 60.0, 0.0, 0.0, 1.0]
-    assert list(out.p) == [250.0, 0.0, 160.0, 3.5, 0.0, 127.5, 60.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    # pixel centres stay in place: (c + 0.5) * s - 0.5, the network grid's convention
+    assert list(out.k) == [250.0, 0.0, 159.75, 0.0, 127.5, 59.625, 0.0, 0.0, 1.0]
+    assert list(out.p) == [250.0, 0.0, 159.75, 3.5, 0.0, 127.5, 59.625, 0.0, 0.0, 0.0, 1.0, 0.0]
     assert (out.roi.x_offset, out.roi.y_offset, out.roi.width, out.roi.height) == (20, 5, 200, 75)
     assert list(out.d) == list(info.d) and out.distortion_model == "plumb_bob"
     assert info.width == 640 and info.k[0] == 500.0 and info.roi.width == 400  # the input is untouched

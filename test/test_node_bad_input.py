@@ -21,7 +21,7 @@ from stdnet_ros.node.stdnet_node import StdnetNode
 pytestmark = pytest.mark.ros
 # A long silence timeout: a slow shared CPU must not turn a pause between steps into a WARN.
 BASE = {"window": 3, "diagnostics_period_s": 0.2, "log_throttle_s": 0.0, "pair_queue_size": 3,
-        "input_timeout_s": 60.0}
+        "input_timeout_s": 60.0, "camera_info_timeout_s": 0.0}  # registered input without depth/camera_info
 
 
 @contextlib.contextmanager
@@ -88,8 +88,11 @@ CASES: dict[str, tuple[dict, Callable[[Probe, float], None], str]] = {
                                                  data=b"\xff\xd8garbage"), depth_msg(0, t)),
         "dropped rgb/compressed: decode_failed"),
     "rgb not scale x depth, resize off": (
-        {"resize_rgb": False}, lambda p, t: _send(p, t, rgb_msg(0, t, h=30, w=40), depth_msg(0, t)),
+        {"resize_rgb": False}, lambda p, t: _send(p, t, rgb_msg(0, t, h=24, w=30), depth_msg(0, t)),
         "dropped size_mismatch"),
+    "rgb of another aspect ratio, no camera_info": (  # 40x30 beside 10x8: never stretched into it
+        {}, lambda p, t: _send(p, t, rgb_msg(0, t, h=30, w=40), depth_msg(0, t)),
+        "dropped aspect_mismatch"),
     "unpaired rgb": (
         {}, lambda p, t: [_send(p, t + 0.01 * k, rgb_msg(0, t + 0.01 * k)) for k in range(5)],
         "dropped rgb/image: queue_overflow"),
@@ -120,6 +123,8 @@ def test_bad_input_is_counted_and_the_node_recovers(ros_context, tiny_checkpoint
         assert int(status.get(key, "0")) >= 1, status
         if case == "rgb not scale x depth, resize off":
             assert status["_level"] == "2" and "resize_rgb" in status["_message"]
+        if case == "rgb of another aspect ratio, no camera_info":
+            assert status["_level"] == "2" and "depth/camera_info" in status["_message"]
         if params.get("use_compressed_rgb"):
             assert probe.send(102.0, compressed_rgb_msg(5, 102.0), depth_msg(5, 102.0)) is not None
         else:

@@ -27,7 +27,11 @@ def test_table_is_self_consistent() -> None:
     ("name", "value", "fragment"),
     [
         ("scale", 12, "one of (4, 8, 16)"),
-        ("scale", 32, "[4, 16]"),
+        ("scale", 32, "[0, 16]"),
+        ("registration", "yes", "one of"),
+        ("depth_to_rgb", [0.1, 0, 0, 0, 0, 0, 2.0], "unit length"),
+        ("depth_to_rgb", [0.1, 0, 0, 0, 0, 1.0], "7 numbers"),
+        ("depth_to_rgb", "0 0 0 0 0 0 1", "must be list"),
         ("device", "tpu", "one of"),
         ("window", "7", "must be int"),
         ("publish_confidence", 1, "must be bool"),
@@ -49,12 +53,15 @@ def test_integers_are_accepted_for_float_parameters() -> None:
     assert "smaller" in validate("window", 3, {"lookahead": 3})
     assert "smaller" in validate("lookahead", 7, {"window": 7})
     assert validate("lookahead", 7) is None  # window 0: the checkpoint's, checked when the engine is built
+    assert validate("scale", 0) is None  # auto: from the camera_infos
+    assert validate("depth_to_rgb", [0.05, 0, 0, 0, 0, 0, 1]) is None
+    assert validate("depth_to_rgb", [0.05, 0, 0, 0, 0, 0, 1.0005]) is None  # normalised when used
 
 
 def test_bad_config_files_name_their_problems(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("/**:\n  ros__parameters:\n    scale: 5\n    colour: red\n")
-    with pytest.raises(ValueError, match=r"unknown parameter 'colour'.*scale must be one of"):
+    with pytest.raises(ValueError, match=r"unknown parameter 'colour'.*scale must be 0 \(auto\) or one of"):
         read_config(bad)
     bad.write_text("just text\n")
     with pytest.raises(ValueError, match="ros__parameters"):

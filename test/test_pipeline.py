@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 
 from stdnet_ros.conversion import ImageFormatError
+from stdnet_ros.node.camera_pair import CameraPair, fit_rgb
 from stdnet_ros.node.params import defaults
 from stdnet_ros.node.pipeline import (
     FrameBudget,
     FramePipeline,
+    FrameResult,
     PairedInput,
     build_pipeline,
-    fit_rgb,
     load_network,
     next_fallback,
 )
@@ -35,9 +36,16 @@ def _pair(k: int, rgb_shape: tuple[int, int] = (H * SCALE, W * SCALE)) -> Paired
     header = SimpleNamespace(stamp=SimpleNamespace(sec=ns // 10**9, nanosec=ns % 10**9), frame_id="depth")
     return PairedInput(
         rgb=rng.integers(0, 256, (*rgb_shape, 3), dtype=np.uint8), depth=depth, depth_header=header,
-        stamp_ns=ns, rgb_frame_id="rgb", depth_encoding="32FC1", camera_info=None, received=float(k),
-        paired_at=float(k), skew_s=0.0,
+        stamp_ns=ns, rgb_frame_id="rgb", depth_encoding="32FC1", camera_info=None, depth_info=None,
+        depth_frame_id="depth", received=float(k), paired_at=float(k), skew_s=0.0,
     )
+
+
+def _push(pipeline: FramePipeline, pair: PairedInput, wait: float = 0.0, **values: object
+          ) -> FrameResult | None:
+    """One pair through the node's two steps: the camera pair (registered input here), then the engine."""
+    camera_pair = CameraPair({**defaults(), "registration": "off", **values})
+    return pipeline.process(pair, camera_pair.prepare(pair, pipeline.engine.scale, pair.received), wait)
 
 
 def _pipeline(checkpoint: Path, **values: object) -> FramePipeline:
@@ -78,7 +86,7 @@ def test_a_checkpoint_selected_with_views_runs_with_them_unless_a_count_is_set(t
 def test_each_output_carries_the_input_it_answers_lookahead_frames_later(tiny_checkpoint: Path) -> None:
     pipeline = _pipeline(tiny_checkpoint, window=4, lookahead=2)
     pairs = [_pair(k) for k in range(8)]
-    results = [pipeline.process(pair, queue_wait_s=0.001 * k) for k, pair in enumerate(pairs)]
+    results = [_push(pipeline, pair, 0.001 * k) for k, pair in enumerate(pairs)]
     assert results[:2] == [None, None]
     for k, result in enumerate(results[2:], start=2):
         assert result.source is pairs[k - 2]
@@ -94,7 +102,7 @@ def test_inputs_the_engine_dropped_are_not_kept(tiny_checkpoint: Path) -> None:
     unanswered = []
     for _ in range(4):
         for k in range(5):
-            result = pipeline.process(_pair(k), 0.0)
+            result = _push(pipeline, _pair(k))
             assert result is None if k < 2 else result.source.stamp_ns == _pair(k - 2).stamp_ns
             assert len(pipeline._pending) <= pipeline.engine.window + 1
             unanswered.append(pipeline.unanswered())
@@ -113,13 +121,18 @@ def test_fit_rgb_keeps_resizes_or_refuses() -> None:
     with pytest.raises(ImageFormatError, match=r"RGB is 40x32 but must be .* = 20x16") as err:
         fit_rgb(np.zeros((32, 40, 3), np.uint8), (4, 5), 4, resize=False)
     assert err.value.reason == "size_mismatch"
+    # another aspect ratio (640x480 beside a 224x172 ToF) is never stretched into the depth's
+    with pytest.raises(ImageFormatError, match=r"aspect ratio .*depth/camera_info.*registration") as err:
+        fit_rgb(np.zeros((480, 640, 3), np.uint8), (172, 224), 4, resize=True)
+    assert err.value.reason == "aspect_mismatch"
+    assert fit_rgb(np.zeros((40, 50, 3), np.uint8), (4, 5), 4, resize=True)[1]  # the same aspect: resized
 
 
 def test_a_resized_rgb_is_reported_with_the_size_the_network_saw(tiny_checkpoint: Path) -> None:
-    result = _pipeline(tiny_checkpoint).process(_pair(0, rgb_shape=(24, 30)), 0.0)
+    result = _push(_pipeline(tiny_checkpoint), _pair(0, rgb_shape=(24, 30)))
     assert result.rgb_resized and result.rgb_size == (W * SCALE, H * SCALE)
     with pytest.raises(ImageFormatError):
-        _pipeline(tiny_checkpoint, resize_rgb=False).process(_pair(0, rgb_shape=(24, 30)), 0.0)
+        _push(_pipeline(tiny_checkpoint), _pair(0, rgb_shape=(24, 30)), resize_rgb=False)
 
 
 def test_the_frame_budget_trips_only_on_a_run_of_overrunning_frames() -> None:

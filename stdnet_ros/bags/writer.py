@@ -103,16 +103,16 @@ def _events(plan: Schedule, has_gt: bool, has_info: bool) -> list[tuple[int, int
     events = []
     for i, t in enumerate(plan.rgb_stamps):
         ns = m.seconds_to_ns(float(t))
-        events.append((ns, 0, RGB_TOPIC, i))
-        if has_info:
-            events.append((ns, 1, RGB_INFO_TOPIC, i))
+        events.append((ns, 1, RGB_TOPIC, i))
+        if has_info:  # before its image, so a node has the geometry when the image arrives
+            events.append((ns, 0, RGB_INFO_TOPIC, i))
         if has_gt:
             events.append((ns, 2, GT_TOPIC, i))
     for j, t in enumerate(plan.depth_stamps):
         ns = m.seconds_to_ns(float(t))
-        events.append((ns, 3, DEPTH_TOPIC, j))
+        events.append((ns, 4, DEPTH_TOPIC, j))
         if has_info:
-            events.append((ns, 4, DEPTH_INFO_TOPIC, j))
+            events.append((ns, 3, DEPTH_INFO_TOPIC, j))
     return sorted(events)
 
 

@@ -28,6 +28,12 @@ NO_DISTORTION = ""
 _UNDISTORT = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12)
 
 
+def centre_scaled(c: float | np.ndarray, factor: float) -> float | np.ndarray:
+    """A principal point (or any pixel coordinate) after resampling by ``factor``, pixel centres kept in
+    place: the point at pixel centre u stays at u' = (u + 0.5) * factor - 0.5."""
+    return (c + 0.5) * factor - 0.5
+
+
 class CameraModelError(ValueError):
     """A camera_info this package cannot use; the message says what to change."""
 
@@ -92,7 +98,7 @@ class CameraModel:
         u' = (u + 0.5) * factor - 0.5. The distortion acts on normalised coordinates and stays."""
         k = self.k.copy()
         k[:2, :2] *= factor
-        k[:2, 2] = (k[:2, 2] + 0.5) * factor - 0.5
+        k[:2, 2] = centre_scaled(k[:2, 2], factor)
         return CameraModel(int(width), int(height), k, self.d, self.model)
 
     def rays(self) -> np.ndarray:

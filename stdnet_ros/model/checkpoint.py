@@ -64,6 +64,15 @@ def default_checkpoint(scale: int | None = None) -> Path:
     return own if scale is not None and own.is_file() else DEFAULT_CHECKPOINT
 
 
+def served_scales(path: str | Path | None) -> tuple[int, ...]:
+    """The scales a checkpoint serves (None = the embedded defaults: every scale has one)."""
+    if not path:
+        return SCALES
+    state, raw_meta = read_checkpoint(Path(path))
+    meta = infer_meta(state, raw_meta, None, Path(path))
+    return tuple(int(s) for s in (meta.extra or {}).get("scales", [meta.scale]))
+
+
 def _strip(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     for prefix in PREFIXES:
         if state and all(k.startswith(prefix) for k in state):

@@ -13,20 +13,23 @@ a run-time change. ``apply`` says what a run-time change costs:
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from stdnet_ros.geometry.pose import pose_problem
 from stdnet_ros.model.stdnet import SCALES
 from stdnet_ros.model.views import VIEW_COUNTS
 
 # Node-relative topic names (a contract: launch remappings, the replay tools and users rely on them).
 TOPICS = {
     "rgb": "rgb/image", "rgb_compressed": "rgb/compressed", "rgb_info": "rgb/camera_info",
-    "depth": "depth/image", "output": "depth_sr/image", "output_info": "depth_sr/camera_info",
-    "confidence": "depth_sr/confidence", "status": "depth_sr/frame_status",
+    "depth": "depth/image", "depth_info": "depth/camera_info", "output": "depth_sr/image",
+    "output_info": "depth_sr/camera_info", "confidence": "depth_sr/confidence",
+    "status": "depth_sr/frame_status", "registered": "depth_sr/registered",
 }
 
 
@@ -47,8 +50,9 @@ class Param:
 PARAMS: tuple[Param, ...] = (
     Param("checkpoint", "", "Model file (.safetensors/.pth, ours or the authors'); empty = embedded default",
           apply="model"),
-    Param("scale", 4, "Upsampling factor: RGB size / depth size (4, 8 or 16)", apply="model",
-          low=4, high=16, step=4),
+    Param("scale", 4, "Upsampling factor: RGB size / the network's depth grid (4, 8 or 16); 0 = chosen "
+          "from the first two camera_infos (fx_rgb / fx_depth, nearest on a log scale among the scales the "
+          "checkpoint serves)", apply="model", low=0, high=16, step=4),
     Param("max_depth", 0.0, "Depth in metres that the network sees as 1.0; 0 = the checkpoint's",
           apply="engine", low=0.0, high=1000.0),
     Param("window", 0, "Frames the network sees at once; 0 = the checkpoint's (what it was trained for), "
@@ -82,7 +86,28 @@ PARAMS: tuple[Param, ...] = (
     Param("output_encoding", "", "depth_sr/image encoding: empty = the input's, 16UC1 (mm) or 32FC1 (m)",
           choices=("", "16UC1", "32FC1")),
     Param("publish_confidence", True, "Publish depth_sr/confidence (32FC1 in [0, 1])"),
-    Param("resize_rgb", True, "Resize RGB to scale x depth size when it differs; false = refuse such pairs"),
+    Param("resize_rgb", True, "Registered input: resize an RGB of the depth's aspect ratio to scale x depth "
+          "size when it differs; false = refuse such pairs (another aspect ratio is always refused)"),
+    Param("registration", "auto", "auto: register the depth into the RGB camera when depth/camera_info "
+          "describes another camera than the RGB's at 1/scale; on: always register (wait for both "
+          "camera_infos); off: the depth is registered already", apply="engine",
+          choices=("auto", "on", "off")),
+    Param("depth_to_rgb", [0.0] * 7, "Pose of the depth camera's optical frame in the RGB camera's "
+          "[x, y, z, qx, qy, qz, qw] (p_rgb = R p_depth + t, metres); all zeros = look it up with tf2",
+          apply="engine"),
+    Param("rgb_rectified", False, "rgb/image is rectified (image_rect): its geometry is camera_info P, "
+          "no distortion; false = K and D (image_raw)", apply="engine"),
+    Param("depth_rectified", False, "depth/image is rectified (image_rect): P, no distortion; "
+          "false = K and D", apply="engine"),
+    Param("depth_is_range", False, "The depth is radial distance along each pixel's ray, not z (REP 118 "
+          "wants z): converted before registration", apply="engine"),
+    Param("camera_info_timeout_s", 2.0, "registration auto: wait this long after the first pair for "
+          "depth/camera_info, then treat the depth as registered (WARN once)", apply="engine",
+          low=0.0, high=3600.0),
+    Param("tf_timeout_s", 0.5, "How long one tf2 lookup of the depth-to-RGB transform may wait",
+          low=0.0, high=60.0),
+    Param("publish_registered", False, "Publish depth_sr/registered: the depth registered into the "
+          "network's grid (32FC1, RGB frame), to check a calibration in RViz"),
     Param("input_timeout_s", 3.0, "An input silent this long is reported (diagnostics WARN, log)",
           low=0.1, high=3600.0),
     Param("diagnostics_period_s", 1.0, "Period of /diagnostics messages", apply="read_only",
@@ -106,14 +131,18 @@ def validate(name: str, value: Any, others: dict[str, Any] | None = None) -> str
     kind = type(param.default)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if kind is list:  # a double array: ROS hands over a list or an array.array of floats
+        value = [float(v) for v in value] if isinstance(value, (list, tuple, array)) else value
     if type(value) is not kind:
         return f"{name} must be {kind.__name__}, got {type(value).__name__} {value!r}"
     if param.choices and value not in param.choices:
         return f"{name} must be one of {param.choices}, got {value!r}"
     if param.low is not None and not param.low <= value <= param.high:
         return f"{name} must be in [{param.low}, {param.high}], got {value!r}"
-    if name == "scale" and value not in SCALES:
-        return f"scale must be one of {SCALES}, got {value}"
+    if name == "scale" and value and value not in SCALES:
+        return f"scale must be 0 (auto) or one of {SCALES}, got {value}"
+    if name == "depth_to_rgb" and any(value) and (problem := pose_problem(value)):
+        return f"depth_to_rgb: {problem}"
     if name == "views" and value and value not in VIEW_COUNTS:
         return f"views must be 0 (the checkpoint's) or one of {VIEW_COUNTS}, got {value}"
     merged = {**defaults(), **(others or {}), name: value}

@@ -3,8 +3,8 @@
 ROS-free. :func:`load_network` and :func:`build_pipeline` turn the node's
 parameter values into a loaded network and a fresh engine, so the node only
 wires topics. :meth:`FramePipeline.process` runs on the inference worker
-thread: it makes the RGB ``scale`` x the depth size (resizing or refusing),
-pushes the frame into the streaming engine, and matches the engine's output
+thread: it pushes a pair prepared by :class:`~stdnet_ros.node.camera_pair.CameraPair`
+(RGB at ``scale`` x the depth grid) into the streaming engine, and matches the engine's output
 (which is ``lookahead`` frames behind) back to the frame it belongs to, whose
 stamps, frame_id and timings the node publishes.
 """
@@ -15,12 +15,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 
-from stdnet_ros.conversion import ImageFormatError
 from stdnet_ros.model.checkpoint import CheckpointMeta, load_model
 from stdnet_ros.model.stdnet import STDNet
+from stdnet_ros.node.camera_pair import Prepared
 from stdnet_ros.streaming.engine import StreamingEngine, resolve_device
 from stdnet_ros.streaming.runtime import choose_precision
 
@@ -36,6 +35,8 @@ class PairedInput:
     rgb_frame_id: str  # the output's frame_id
     depth_encoding: str
     camera_info: Any | None  # latest RGB camera_info, if any
+    depth_info: Any | None  # latest depth camera_info, if any
+    depth_frame_id: str
     received: float  # monotonic time the later of the two messages arrived
     paired_at: float  # monotonic time the pair formed
     skew_s: float  # |RGB stamp - depth stamp|
@@ -48,8 +49,9 @@ class FrameResult:
     source: PairedInput
     depth: np.ndarray  # (H, W) float32 metres, NaN = invalid
     confidence: np.ndarray  # (H, W) float32 in [0, 1]
-    rgb_size: tuple[int, int]  # (width, height) the network saw
+    rgb_size: tuple[int, int]  # (width, height) of the output: the RGB the network saw, padding cropped
     rgb_resized: bool
+    registered: np.ndarray | None  # the depth registered into the network's grid, when registered here
     queue_wait_s: float
     inference_s: float
     window_fill: int
@@ -88,25 +90,7 @@ def build_pipeline(model: LoadedModel, values: dict[str, Any]) -> FramePipeline:
         lookahead=values["lookahead"], device=model.device, precision=model.precision,
         max_gap_s=values["max_gap_s"],
     )
-    return FramePipeline(engine, values["resize_rgb"])
-
-
-def fit_rgb(
-    rgb: np.ndarray, depth_shape: tuple[int, int], scale: int, resize: bool
-) -> tuple[np.ndarray, bool]:
-    """The RGB at exactly ``scale`` x the depth size, resized if allowed, else a clear refusal."""
-    want = (depth_shape[0] * scale, depth_shape[1] * scale)
-    if rgb.shape[:2] == want:
-        return rgb, False
-    if not resize:
-        raise ImageFormatError(
-            "size_mismatch",
-            f"RGB is {rgb.shape[1]}x{rgb.shape[0]} but must be scale ({scale}) x depth "
-            f"{depth_shape[1]}x{depth_shape[0]} = {want[1]}x{want[0]}; set resize_rgb:=true to resize it",
-        )
-    shrink = rgb.shape[0] > want[0] or rgb.shape[1] > want[1]
-    out = cv2.resize(rgb, (want[1], want[0]), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-    return out, True
+    return FramePipeline(engine)
 
 
 FALLBACKS = (("window", 1), ("views", 1))  # least accuracy lost per time saved first (model card, 9b)
@@ -151,27 +135,27 @@ def next_fallback(values: dict[str, Any], engine: StreamingEngine) -> tuple[str,
 class FramePipeline:
     """Feeds the engine and pairs its delayed outputs with their inputs."""
 
-    def __init__(self, engine: StreamingEngine, resize_rgb: bool) -> None:
+    def __init__(self, engine: StreamingEngine) -> None:
         self.engine = engine
-        self.resize_rgb = resize_rgb
-        self._pending: OrderedDict[float, tuple[PairedInput, float, tuple[int, int], bool]] = OrderedDict()
+        self._pending: OrderedDict[float, tuple[PairedInput, float, Prepared]] = OrderedDict()
         self._unanswered = 0  # inputs the engine dropped when it restarted its window, not yet reported
 
-    def process(self, item: PairedInput, queue_wait_s: float) -> FrameResult | None:
-        """Push one pair; return the output frame the engine produced (None while its lookahead fills)."""
-        rgb, resized = fit_rgb(item.rgb, item.depth.shape, self.engine.scale, self.resize_rgb)
+    def process(self, item: PairedInput, prepared: Prepared, queue_wait_s: float) -> FrameResult | None:
+        """Push one prepared pair; return the output frame the engine produced (None while its lookahead
+        fills), cropped to the RGB image's size."""
         stamp = item.stamp_ns / 1e9  # the engine's time base
-        self._pending[stamp] = (item, queue_wait_s, (rgb.shape[1], rgb.shape[0]), resized)
-        out = self.engine.push(rgb, item.depth, stamp)
+        self._pending[stamp] = (item, queue_wait_s, prepared)
+        out = self.engine.push(prepared.rgb, prepared.depth, stamp)
         if out is None:
             self._trim()
             return None
-        source, wait, size, was_resized = self._take(out.stamp)
+        source, wait, done = self._take(out.stamp)
+        width, height = done.size
         return FrameResult(
-            source=source, depth=out.depth, confidence=out.confidence, rgb_size=size,
-            rgb_resized=was_resized, queue_wait_s=wait, inference_s=out.inference_s,
-            window_fill=out.window_fill, window=self.engine.window, lookahead=self.engine.lookahead,
-            reset_reason=out.reset_reason,
+            source=source, depth=out.depth[:height, :width], confidence=out.confidence[:height, :width],
+            rgb_size=done.size, rgb_resized=done.resized, registered=done.depth if done.registered else None,
+            queue_wait_s=wait, inference_s=out.inference_s, window_fill=out.window_fill,
+            window=self.engine.window, lookahead=self.engine.lookahead, reset_reason=out.reset_reason,
         )
 
     def pending(self) -> int:
@@ -184,7 +168,7 @@ class FramePipeline:
         count, self._unanswered = self._unanswered, 0
         return count
 
-    def _take(self, stamp: float) -> tuple[PairedInput, float, tuple[int, int], bool]:
+    def _take(self, stamp: float) -> tuple[PairedInput, float, Prepared]:
         """The pending input for an output stamp; older pending inputs can no longer come out."""
         while self._pending:
             key, entry = self._pending.popitem(last=False)

@@ -30,13 +30,21 @@ from tqdm import tqdm
 
 from stdnet_ros.bags import BagClip
 from stdnet_ros.bags.messages import restamped
-from stdnet_ros.bags.schema import CAMERA_INFO, DEPTH_TOPIC, IMAGE, RGB_INFO_TOPIC, RGB_TOPIC, TYPESTORE
+from stdnet_ros.bags.schema import (
+    CAMERA_INFO,
+    DEPTH_INFO_TOPIC,
+    DEPTH_TOPIC,
+    IMAGE,
+    RGB_INFO_TOPIC,
+    RGB_TOPIC,
+    TYPESTORE,
+)
 from stdnet_ros.conversion import header_ns
 from stdnet_ros.node.params import TOPICS
 from stdnet_ros.replay.node_process import NodeProcess
 from stdnet_ros.replay.record import DIAGNOSTICS, Received, ReplayRecord, node_status, settled
 
-INPUTS = {RGB_TOPIC: Image, DEPTH_TOPIC: Image, RGB_INFO_TOPIC: CameraInfo}
+INPUTS = {RGB_TOPIC: Image, DEPTH_TOPIC: Image, RGB_INFO_TOPIC: CameraInfo, DEPTH_INFO_TOPIC: CameraInfo}
 OUTPUTS = {TOPICS["output"]: IMAGE, TOPICS["confidence"]: IMAGE, TOPICS["output_info"]: CAMERA_INFO}
 _CLASSES = {IMAGE: Image, CAMERA_INFO: CameraInfo}
 
