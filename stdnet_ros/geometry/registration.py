@@ -8,7 +8,11 @@ pixel centres with perspective-correct depth, and a z-buffer keeps the nearer
 surface. So a grid denser than the ToF gets no regular hole pattern (the
 triangles cover it), and a grid coarser than the ToF gets, in each cell, the
 measured surface at the cell's centre rather than a mean that would mix the
-two sides of an edge. A triangle whose corners differ in depth by more than
+two sides of an edge (on generated judge-rig frames, the guided filter after
+this registration scores 25.9 / 31.5 cm at x4 / x8, against 28.9 / 45.6 with
+one point per ToF pixel z-buffered as depth_image_proc does, 31.1 / 34.9 with
+the mean of the points in a cell and 32.5 / 35.1 with the point nearest the
+cell's centre: ``scripts/registration_variants.py``). A triangle whose corners differ in depth by more than
 :class:`DepthJump` allows spans an occlusion edge and is not drawn: nothing is
 smeared across an edge, and the cells the ToF cannot see (parallax shadows,
 outside its field of view) stay empty (NaN). A ToF pixel that is no drawn
@@ -43,7 +47,10 @@ class DepthJump:
 
     The absolute part covers the direct-ToF's quantisation and jitter (2 cm bins, +-2 bins: two
     neighbours on one flat surface differ by up to ~10 cm); the relative part covers a floor or wall
-    seen at a grazing angle, whose neighbouring pixels differ by a few % of their depth.
+    seen at a grazing angle, whose neighbouring pixels differ by a few % of their depth. Measured on
+    generated judge-rig frames (``scripts/registration_variants.py``, the guided filter's RMSE over
+    the pixels the ToF sees): flat between 0.05 m + 5 % and 0.3 m + 20 % (x4 25.82-25.86 cm, x8
+    31.11-31.76), and worse without a limit (26.84, 32.60): surfaces smeared across edges.
     """
 
     absolute_m: float = 0.15
