@@ -104,11 +104,14 @@ def test_layouts_and_their_point_fields() -> None:
 
 def test_rays_are_computed_once_per_camera_and_decimation() -> None:
     maker = CloudMaker()
-    first = maker.rays(CameraModel.from_camera_info(camera_info([0.1, 0, 0, 0, 0])), 2)
-    assert maker.rays(CameraModel.from_camera_info(camera_info([0.1, 0, 0, 0, 0])), 2) is first  # equal camera
-    assert maker.rays(CameraModel.from_camera_info(camera_info([0.2, 0, 0, 0, 0])), 2) is not first
-    again = maker.rays(CameraModel.from_camera_info(camera_info([0.2, 0, 0, 0, 0])), 1)
-    assert again[0].shape == (H, W)
+
+    def camera(k1: float) -> CameraModel:  # a new, equal object for equal arguments
+        return CameraModel.from_camera_info(camera_info([k1, 0, 0, 0, 0]))
+
+    first = maker.rays(camera(0.1), 2)
+    assert maker.rays(camera(0.1), 2) is first
+    assert maker.rays(camera(0.2), 2) is not first
+    assert maker.rays(camera(0.2), 1)[0].shape == (H, W)
 
 
 def test_a_camera_for_another_image_size_or_missing_colour_is_refused() -> None:

@@ -48,6 +48,7 @@ class FrameResult:
     source: PairedInput
     depth: np.ndarray  # (H, W) float32 metres, NaN = invalid
     confidence: np.ndarray  # (H, W) float32 in [0, 1]
+    rgb: np.ndarray  # (H, W, 3) uint8: the RGB the network saw, which colours depth_sr/points
     rgb_size: tuple[int, int]  # (width, height) the network saw
     rgb_resized: bool
     queue_wait_s: float
@@ -154,21 +155,22 @@ class FramePipeline:
     def __init__(self, engine: StreamingEngine, resize_rgb: bool) -> None:
         self.engine = engine
         self.resize_rgb = resize_rgb
-        self._pending: OrderedDict[float, tuple[PairedInput, float, tuple[int, int], bool]] = OrderedDict()
+        self._pending: OrderedDict[float, tuple[PairedInput, float, np.ndarray, bool]] = OrderedDict()
         self._unanswered = 0  # inputs the engine dropped when it restarted its window, not yet reported
 
     def process(self, item: PairedInput, queue_wait_s: float) -> FrameResult | None:
         """Push one pair; return the output frame the engine produced (None while its lookahead fills)."""
         rgb, resized = fit_rgb(item.rgb, item.depth.shape, self.engine.scale, self.resize_rgb)
         stamp = item.stamp_ns / 1e9  # the engine's time base
-        self._pending[stamp] = (item, queue_wait_s, (rgb.shape[1], rgb.shape[0]), resized)
+        self._pending[stamp] = (item, queue_wait_s, rgb, resized)
         out = self.engine.push(rgb, item.depth, stamp)
         if out is None:
             self._trim()
             return None
-        source, wait, size, was_resized = self._take(out.stamp)
+        source, wait, fitted, was_resized = self._take(out.stamp)
         return FrameResult(
-            source=source, depth=out.depth, confidence=out.confidence, rgb_size=size,
+            source=source, depth=out.depth, confidence=out.confidence, rgb=fitted,
+            rgb_size=(fitted.shape[1], fitted.shape[0]),
             rgb_resized=was_resized, queue_wait_s=wait, inference_s=out.inference_s,
             window_fill=out.window_fill, window=self.engine.window, lookahead=self.engine.lookahead,
             reset_reason=out.reset_reason,
@@ -184,7 +186,7 @@ class FramePipeline:
         count, self._unanswered = self._unanswered, 0
         return count
 
-    def _take(self, stamp: float) -> tuple[PairedInput, float, tuple[int, int], bool]:
+    def _take(self, stamp: float) -> tuple[PairedInput, float, np.ndarray, bool]:
         """The pending input for an output stamp; older pending inputs can no longer come out."""
         while self._pending:
             key, entry = self._pending.popitem(last=False)
