@@ -1,21 +1,23 @@
 """Run stdnet_node: ``ros2 launch stdnet_ros stdnet.launch.py [name:=value ...]``.
 
 Arguments: ``namespace``; ``config`` (params file, default the installed
-config/stdnet.yaml); ``checkpoint`` and ``device``, which override the
-config only when given; and one remapping per topic (``rgb_topic``,
-``rgb_compressed_topic``, ``rgb_info_topic``, ``depth_topic``,
+config/stdnet.yaml); ``checkpoint`` and ``device``, and the boolean
+``publish_points`` (``true``/``false``, given to the node as a boolean),
+which override the config only when given; and one remapping per topic
+(``rgb_topic``, ``rgb_compressed_topic``, ``rgb_info_topic``, ``depth_topic``,
 ``depth_info_topic``, ``output_topic``, ``output_info_topic``,
-``confidence_topic``, ``status_topic``, ``registered_topic``), each
-defaulting to the node's own name so nothing is remapped unless asked. Example:
+``confidence_topic``, ``status_topic``, ``registered_topic``, ``points_topic``),
+each defaulting to the node's own name so nothing is remapped unless asked. Example:
 
     ros2 launch stdnet_ros stdnet.launch.py namespace:=front device:=cuda \\
-        rgb_topic:=/camera/color/image_raw depth_topic:=/tof/depth/image_raw
+        rgb_topic:=/camera/color/image_raw depth_topic:=/tof/depth/image_raw publish_points:=true
 """
 
 from launch import LaunchContext, LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 PACKAGE = "stdnet_ros"
@@ -33,13 +35,17 @@ REMAPPINGS = {
     "confidence_topic": "depth_sr/confidence",
     "status_topic": "depth_sr/frame_status",
     "registered_topic": "depth_sr/registered",
+    "points_topic": "depth_sr/points",
 }
 OVERRIDES = ("checkpoint", "device")  # empty = keep the config file's value
+SWITCHES = ("publish_points",)  # likewise, and typed bool: the string "true" would not set a bool parameter
 
 
 def _node(context: LaunchContext) -> list[Node]:
     """The node, with overrides only for the arguments actually given."""
     overrides = {name: value for name in OVERRIDES if (value := LaunchConfiguration(name).perform(context))}
+    overrides |= {name: ParameterValue(LaunchConfiguration(name), value_type=bool)
+                  for name in SWITCHES if LaunchConfiguration(name).perform(context)}
     return [
         Node(
             package=PACKAGE,
@@ -68,6 +74,10 @@ def generate_launch_description() -> LaunchDescription:
         ),
         DeclareLaunchArgument(
             "device", default_value="", description="auto, cuda or cpu; empty = the config's (default: auto)"
+        ),
+        DeclareLaunchArgument(
+            "publish_points", default_value="",
+            description="true or false: publish depth_sr/points; empty = the config's (default: false)",
         ),
         *[
             DeclareLaunchArgument(arg, default_value=topic, description=f"Topic for the node's {topic}")

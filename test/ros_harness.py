@@ -11,7 +11,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import cv2
@@ -20,12 +20,14 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.time import Time
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from stdnet_ros.conversion import encode_depth, fill_image
 from stdnet_ros.geometry.camera import centre_scaled
+from stdnet_ros.node.stdnet_node import StdnetNode
 
 H, W, SCALE = 32, 40, 4  # RGB size; depth is H/SCALE x W/SCALE
 RGB_FRAME, DEPTH_FRAME = "rgb_optical", "depth_optical"
@@ -131,10 +133,12 @@ class Probe:
         self.infos: list[CameraInfo] = []
         self.confidences: list[Image] = []
         self.diagnostics: list[DiagnosticArray] = []
+        self.clouds: list[PointCloud2] = []
         n.create_subscription(Image, t("depth_sr/image"), self.outputs.append, qos)
         n.create_subscription(CameraInfo, t("depth_sr/camera_info"), self.infos.append, qos)
         n.create_subscription(Image, t("depth_sr/confidence"), self.confidences.append, qos)
         n.create_subscription(Image, t("depth_sr/registered"), self.registered.append, qos)
+        n.create_subscription(PointCloud2, t("depth_sr/points"), self.clouds.append, qos)
         n.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         self._namespace = namespace
         self.executor = SingleThreadedExecutor(context=context)
@@ -229,3 +233,24 @@ class Probe:
         self.executor.shutdown()
         self._thread.join(5.0)
         self.node.destroy_node()
+
+
+@contextlib.contextmanager
+def node_bench(context: Any, tag: str, extra_nodes: tuple[Node, ...] = (), **params: Any) -> Iterator[Probe]:
+    """stdnet_node with ``params`` in this process and a probe connected to it (the node is
+    ``probe.stdnet``; ``extra_nodes`` spin with the probe), torn down afterwards.
+
+    ``camera_info_timeout_s`` defaults to 0 here: the probe's frames are registered input without
+    a depth/camera_info, which registration auto would otherwise wait 2 s for."""
+    ns = unique_namespace(tag)
+    params = {"camera_info_timeout_s": 0.0, **params}
+    node = StdnetNode(context=context, namespace=ns,
+                      parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+    probe = Probe(ns, extra_nodes=(node, *extra_nodes), context=context)
+    probe.stdnet = node
+    try:
+        assert probe.connected(), "probe and node did not discover each other over DDS"
+        yield probe
+    finally:
+        probe.close()
+        node.destroy_node()

@@ -15,6 +15,7 @@ import ast
 import importlib.util
 import re
 import subprocess
+import threading
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -22,11 +23,11 @@ import numpy as np
 import pytest
 import yaml
 from ros_harness import Probe, camera_info_msg, depth_msg, rgb_msg, unique_namespace, wait_for
-from ros_tools import MISSING, interrupt, needs_ros_tools, ros2, start, wheels_dir
+from ros_tools import MISSING, PREFIX, interrupt, needs_ros_tools, ros2, start, wheels_dir
 
 from stdnet_ros.conversion import image_to_depth
 from stdnet_ros.node.pairing import available_implementations
-from stdnet_ros.node.params import TOPICS
+from stdnet_ros.node.params import BY_NAME, TOPICS
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / "launch" / "stdnet.launch.py"
@@ -61,6 +62,8 @@ def test_declares_namespace_config_checkpoint_device_and_every_remapping() -> No
     assert declared >= REQUIRED_ARGS
     assert set(CONSTANTS["REMAPPINGS"]) <= declared
     assert set(CONSTANTS["OVERRIDES"]) == {"checkpoint", "device"}
+    assert set(CONSTANTS["SWITCHES"]) == {"publish_points"} <= declared
+    assert all(type(BY_NAME[name].default) is bool for name in CONSTANTS["SWITCHES"])
 
 
 def test_remappings_cover_exactly_the_node_topics() -> None:
@@ -155,3 +158,49 @@ def test_ros2_launch_serves_remapped_topics_takes_param_set_and_ends_on_ctrl_c(
     assert re.search(r"ready: model tiny-test x4 on cpu \((fp32|bf16)\), window 3", output), output
     assert "process has finished cleanly" in output
     assert "is not running" in ros2("daemon", "status").stdout
+
+
+def _this_launch_file() -> list[str]:
+    """``stdnet_ros stdnet.launch.py`` where the installed one is this tree's, else this tree's file by
+    path (a checkout beside the one the venv installed, whose launch file it would otherwise run)."""
+    installed = PREFIX / "share" / "stdnet_ros" / "launch" / LAUNCH.name
+    return ["stdnet_ros", LAUNCH.name] if installed.resolve() == LAUNCH else [str(LAUNCH)]
+
+
+@needs_ros_tools
+@pytest.mark.ros
+def test_ros2_launch_publish_points_true_serves_a_cloud_with_fields_x_y_z_rgb(
+    ros_context, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    ns = unique_namespace("points")
+    points = f"{ns}_out/points"
+    log = tmp_path / "launch.log"
+    proc = start(["ros2", "launch", *_this_launch_file(), f"namespace:={ns}", "device:=cpu",
+                  f"config:={_params_file(tmp_path / 'my_params.yaml', tiny_checkpoint)}",
+                  "publish_points:=true", f"points_topic:={points}"], log)
+    probe = Probe(ns, context=ros_context)
+    done = threading.Event()
+
+    def feed() -> None:  # frames with camera_info until the echo has its message
+        t = 80.0
+        while not done.is_set():
+            probe.send(t, rgb_msg(1, t), depth_msg(1, t), info=camera_info_msg(t), expect_output=False)
+            t += 0.1
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    try:
+        assert probe.connected(timeout=120.0), "the node did not come up: " + log.read_text()
+        feeder.start()
+        echo = ros2("topic", "echo", "--once", "--no-daemon", "--spin-time", "5", "--timeout", "60", points,
+                    "--field", "fields")
+        names = re.findall(r"PointField\(name='(\w+)'", echo.stdout)
+        assert names == ["x", "y", "z", "rgb"], echo.stdout
+        switch = _param("get", f"{ns}/stdnet_node", "publish_points").stdout
+        assert switch.strip() == "Boolean value is: True", switch
+    finally:
+        done.set()
+        if feeder.is_alive():
+            feeder.join(5.0)
+        probe.close()
+        code, output, _ = interrupt(proc, log)
+    assert code == 0, output

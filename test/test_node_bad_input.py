@@ -5,39 +5,25 @@ Counts are read from /diagnostics as a user would, not from the node object.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 import rclpy
-from rclpy.parameter import Parameter
-from ros_harness import Probe, compressed_rgb_msg, depth_msg, rgb_msg, unique_namespace
+from ros_harness import Probe, compressed_rgb_msg, depth_msg, node_bench, rgb_msg
 from sensor_msgs.msg import CompressedImage
-
-from stdnet_ros.node.stdnet_node import StdnetNode
 
 pytestmark = pytest.mark.ros
 # A long silence timeout: a slow shared CPU must not turn a pause between steps into a WARN.
 BASE = {"window": 3, "diagnostics_period_s": 0.2, "log_throttle_s": 0.0, "pair_queue_size": 3,
-        "input_timeout_s": 60.0, "camera_info_timeout_s": 0.0}  # registered input without depth/camera_info
+        "input_timeout_s": 60.0}
 
 
-@contextlib.contextmanager
-def _bench(ros_context: rclpy.Context, checkpoint: Path, **params: object) -> Iterator[Probe]:
+def _bench(ros_context: rclpy.Context, checkpoint: Path, **params: object) -> AbstractContextManager[Probe]:
     """A node with ``params`` and a probe connected to it, torn down afterwards."""
-    ns = unique_namespace("bad")
-    values = {"checkpoint": str(checkpoint), **BASE, **params}
-    node = StdnetNode(context=ros_context, namespace=ns,
-                      parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
-    probe = Probe(ns, extra_nodes=(node,), context=ros_context)
-    try:
-        assert probe.connected()
-        yield probe
-    finally:
-        probe.close()
-        node.destroy_node()
+    return node_bench(ros_context, "bad", checkpoint=str(checkpoint), **{**BASE, **params})
 
 
 def _good(probe: Probe, t0: float, n: int = 2, h: int = 32, w: int = 40) -> None:

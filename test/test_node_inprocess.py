@@ -21,15 +21,14 @@ from ros_harness import (
     camera_info_msg,
     compressed_rgb_msg,
     depth_msg,
+    node_bench,
     rgb_msg,
-    unique_namespace,
     wait_for,
 )
 
 from stdnet_ros.conversion import image_to_depth
 from stdnet_ros.model import STDNet
 from stdnet_ros.model.checkpoint import save_checkpoint
-from stdnet_ros.node.stdnet_node import StdnetNode
 
 pytestmark = pytest.mark.ros
 RGB_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
@@ -41,19 +40,10 @@ def bench(
     ros_context: rclpy.Context, tiny_checkpoint: Path, request: pytest.FixtureRequest
 ) -> Iterator[Probe]:
     """The node (extra parameters by indirect parametrisation) and a connected probe."""
-    # camera_info_timeout_s 0: these frames are registered input without a depth/camera_info, as a
-    # bag of registered frames is (registration auto would otherwise drop 2 s of pairs waiting for one)
     params = {"checkpoint": str(tiny_checkpoint), "window": 3, "input_timeout_s": 60.0,
-              "camera_info_timeout_s": 0.0, **getattr(request, "param", {})}
-    ns = unique_namespace("inproc")
-    node = StdnetNode(context=ros_context, namespace=ns,
-                      parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
-    probe = Probe(ns, extra_nodes=(node,), context=ros_context)
-    probe.stdnet = node
-    assert probe.connected(), "probe and node did not discover each other over DDS"
-    yield probe
-    probe.close()
-    node.destroy_node()
+              **getattr(request, "param", {})}
+    with node_bench(ros_context, "inproc", **params) as probe:
+        yield probe
 
 
 def _check_output(out, depth_encoding: str, t_depth: float, size: tuple[int, int] = (32, 40)) -> np.ndarray:

@@ -11,8 +11,16 @@ import numpy as np
 import pytest
 import rclpy
 from geometry_msgs.msg import TransformStamped
-from rclpy.parameter import Parameter
-from ros_harness import RGB_FRAME, Probe, image_msg, rgb_msg, stamp_of, unique_namespace, wait_for
+from ros_harness import (
+    RGB_FRAME,
+    Probe,
+    image_msg,
+    node_bench,
+    rgb_msg,
+    stamp_of,
+    unique_namespace,
+    wait_for,
+)
 from sensor_msgs.msg import CameraInfo
 
 from stdnet_ros.conversion import encode_depth, image_to_depth
@@ -21,7 +29,6 @@ from stdnet_ros.geometry.pose import Pose
 from stdnet_ros.geometry.registration import Registration
 
 tf2_ros = pytest.importorskip("tf2_ros", reason="no tf2_ros (../shared/ros-wheels or a ROS install)")
-from stdnet_ros.node.stdnet_node import StdnetNode  # noqa: E402
 
 RGB_W, RGB_H = 80, 60
 TOF_W, TOF_H = 32, 24
@@ -69,20 +76,17 @@ def _static_tf(node: rclpy.node.Node, pose: list[float]) -> object:
 
 @contextlib.contextmanager
 def _bench(ros_context, checkpoint: str, **params: object) -> Iterator[Probe]:
+    """The node (registration as configured, camera_info_timeout_s at its default) and a node that can
+    broadcast the ToF's mount on /tf_static (``probe.tf_node``)."""
     values = {"checkpoint": checkpoint, "window": 2, "input_timeout_s": 60.0, "publish_registered": True,
-              "diagnostics_period_s": 0.2, "log_throttle_s": 0.0, "tf_timeout_s": 0.2, **params}
-    ns = unique_namespace("reg")
-    node = StdnetNode(context=ros_context, namespace=ns,
-                      parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
-    tf_node = rclpy.create_node("tf_pub", namespace=ns, context=ros_context)
-    probe = Probe(ns, extra_nodes=(node, tf_node), context=ros_context)
-    probe.stdnet, probe.tf_node = node, tf_node
+              "diagnostics_period_s": 0.2, "log_throttle_s": 0.0, "tf_timeout_s": 0.2,
+              "camera_info_timeout_s": 2.0, **params}
+    tf_node = rclpy.create_node("tf_pub", namespace=unique_namespace("tf"), context=ros_context)
     try:
-        assert probe.connected(), "node and probe never matched over DDS"
-        yield probe
+        with node_bench(ros_context, "reg", extra_nodes=(tf_node,), **values) as probe:
+            probe.tf_node = tf_node
+            yield probe
     finally:
-        probe.close()
-        node.destroy_node()
         tf_node.destroy_node()
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from stdnet_ros.geometry.pointcloud import FIELDS
 from stdnet_ros.geometry.pose import pose_problem
 from stdnet_ros.model.stdnet import SCALES
 from stdnet_ros.model.views import VIEW_COUNTS
@@ -29,7 +30,7 @@ TOPICS = {
     "rgb": "rgb/image", "rgb_compressed": "rgb/compressed", "rgb_info": "rgb/camera_info",
     "depth": "depth/image", "depth_info": "depth/camera_info", "output": "depth_sr/image",
     "output_info": "depth_sr/camera_info", "confidence": "depth_sr/confidence",
-    "status": "depth_sr/frame_status", "registered": "depth_sr/registered",
+    "status": "depth_sr/frame_status", "registered": "depth_sr/registered", "points": "depth_sr/points",
 }
 
 
@@ -86,6 +87,12 @@ PARAMS: tuple[Param, ...] = (
     Param("output_encoding", "", "depth_sr/image encoding: empty = the input's, 16UC1 (mm) or 32FC1 (m)",
           choices=("", "16UC1", "32FC1")),
     Param("publish_confidence", True, "Publish depth_sr/confidence (32FC1 in [0, 1])"),
+    Param("publish_points", False, "Publish depth_sr/points: the output unprojected with its camera_info "
+          "(sensor_msgs/PointCloud2, organised, NaN where invalid)"),
+    Param("points_decimation", 1, "depth_sr/points keeps every n-th pixel from (0, 0) in both directions",
+          low=1, high=64, step=1),
+    Param("points_fields", "xyzrgb", "depth_sr/points fields: xyzrgb (x, y, z and the colour packed "
+          "0x00RRGGBB in a float32, as depth_image_proc) or xyz", choices=FIELDS),
     Param("resize_rgb", True, "Registered input: resize an RGB of the depth's aspect ratio to scale x depth "
           "size when it differs; false = refuse such pairs (another aspect ratio is always refused)"),
     Param("registration", "auto", "auto: register the depth into the RGB camera when depth/camera_info "

@@ -49,6 +49,7 @@ class FrameResult:
     source: PairedInput
     depth: np.ndarray  # (H, W) float32 metres, NaN = invalid
     confidence: np.ndarray  # (H, W) float32 in [0, 1]
+    rgb: np.ndarray  # (H, W, 3) uint8: the RGB the network saw, padding cropped; colours depth_sr/points
     rgb_size: tuple[int, int]  # (width, height) of the output: the RGB the network saw, padding cropped
     rgb_resized: bool
     registered: np.ndarray | None  # the depth registered into the network's grid, when registered here
@@ -153,6 +154,7 @@ class FramePipeline:
         width, height = done.size
         return FrameResult(
             source=source, depth=out.depth[:height, :width], confidence=out.confidence[:height, :width],
+            rgb=done.rgb[:height, :width],
             rgb_size=done.size, rgb_resized=done.resized, registered=done.depth if done.registered else None,
             queue_wait_s=wait, inference_s=out.inference_s, window_fill=out.window_fill,
             window=self.engine.window, lookahead=self.engine.lookahead, reset_reason=out.reset_reason,

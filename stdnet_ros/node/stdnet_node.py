@@ -8,7 +8,8 @@ Inputs (node-relative, remappable): ``rgb/image`` (or ``rgb/compressed``),
 are needed to register a separate ToF camera; tf2 gives its pose unless
 ``depth_to_rgb`` does). Outputs: ``depth_sr/image``, ``depth_sr/camera_info``,
 ``depth_sr/confidence``, ``depth_sr/registered`` (optional),
-``depth_sr/frame_status`` (where stdnet_ros_msgs is built) and ``/diagnostics``.
+``depth_sr/frame_status`` (where stdnet_ros_msgs is built), ``depth_sr/points``
+(when ``publish_points``) and ``/diagnostics``.
 
 Executor callbacks only decode, check and pair messages; inference runs on a
 worker thread behind a drop-oldest queue, so subscriptions never block. Every
@@ -18,6 +19,7 @@ skipped; nothing here raises out of a callback.
 
 from __future__ import annotations
 
+import array
 import signal
 import sys
 import threading
@@ -39,7 +41,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.time import Time
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
 from stdnet_ros.conversion import (
@@ -52,6 +54,8 @@ from stdnet_ros.conversion import (
     image_to_depth,
     image_to_rgb,
 )
+from stdnet_ros.geometry.camera import CameraModel, CameraModelError
+from stdnet_ros.geometry.pointcloud import CloudMaker, point_fields
 from stdnet_ros.geometry.pose import Pose
 from stdnet_ros.model.checkpoint import served_scales
 from stdnet_ros.node.camera_pair import SETTINGS, CameraPair, nearest_scale
@@ -146,6 +150,7 @@ class StdnetNode(Node):
         self._camera_info: CameraInfo | None = None
         self._depth_info: CameraInfo | None = None
         self._refused: tuple[str, str] | None = None  # (reason, text) of the last refused pair
+        self._clouds = CloudMaker()  # keeps the output camera's rays between frames (worker thread)
         self.get_logger().info(apply_threads(self.values["threads"]))  # before the precision is timed
         self._cuts: dict[str, int] = {}  # settings cut for speed (next_fallback), until reconfigured
         self.model: LoadedModel | None = None
@@ -202,6 +207,7 @@ class StdnetNode(Node):
         self.pub_info = self.create_publisher(CameraInfo, TOPICS["output_info"], qos_out)
         self.pub_conf = self.create_publisher(Image, TOPICS["confidence"], qos_out)
         self.pub_registered = self.create_publisher(Image, TOPICS["registered"], qos_out)
+        self.pub_points = self.create_publisher(PointCloud2, TOPICS["points"], qos_out)
         self.pub_status = FrameStatus and self.create_publisher(FrameStatus, TOPICS["status"], qos_out)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
@@ -391,14 +397,17 @@ class StdnetNode(Node):
             self.stats.noted("engine_reset")
             self._warn("engine_reset", f"streaming window restarted: {result.reset_reason}")
         encoding = self.values["output_encoding"] or src.depth_encoding
-        depth = encode_depth(result.depth, encoding)
-        self.pub_depth.publish(fill_image(Image(header=header), depth, encoding))
+        depth = fill_image(Image(header=header), encode_depth(result.depth, encoding), encoding)
+        self.pub_depth.publish(depth)
         if self.values["publish_confidence"]:
             self.pub_conf.publish(fill_image(Image(header=header), result.confidence, "32FC1"))
         if self.values["publish_registered"] and result.registered is not None:
             self.pub_registered.publish(fill_image(Image(header=header), result.registered, "32FC1"))
-        if src.camera_info is not None:
-            self.pub_info.publish(camera_info_for(src.camera_info, result.rgb_size, header))
+        info = None if src.camera_info is None else camera_info_for(src.camera_info, result.rgb_size, header)
+        if info is not None:
+            self.pub_info.publish(info)
+        if self.values["publish_points"]:
+            self._publish_points(depth, info, result)
         now = time.monotonic()
         timing = FrameTiming(now - src.received, result.queue_wait_s, result.inference_s)
         self.stats.published(timing, now)
@@ -409,6 +418,30 @@ class StdnetNode(Node):
             fields = status_fields(frame, stats.count(input_counter(TOPICS["depth"])), stats.count(OUT),
                                    stats.drops())
             self.pub_status.publish(FrameStatus(header=header, **fields))
+
+    def _publish_points(self, depth: Image, info: CameraInfo | None, result: FrameResult) -> None:
+        """depth_sr/points: the depth as published, unprojected with the camera_info as published, so
+        cloud, image and camera_info agree; without a usable camera_info, no cloud (counted, logged)."""
+        values = self.values
+        try:
+            if info is None:
+                raise CameraModelError(f"no camera_info received on {TOPICS['rgb_info']}")
+            camera = CameraModel.from_camera_info(info, rectified=values["rgb_rectified"])
+            points = self._clouds.cloud(image_to_depth(depth), camera, result.rgb,
+                                        values["points_decimation"], values["points_fields"])
+        except CameraModelError as err:
+            self.stats.noted("points_without_camera_model")
+            self._warn("points_without_camera_model", f"no {TOPICS['points']} published: {err}")
+            return
+        height, width = points.shape
+        cloud = PointCloud2(
+            header=depth.header, height=height, width=width, is_bigendian=False, is_dense=False,
+            fields=[PointField(name=name, offset=offset, datatype=kind, count=1)
+                    for name, offset, kind in point_fields(points.dtype)],
+            point_step=points.itemsize, row_step=points.itemsize * width,
+        )
+        cloud.data = array.array("B", points.tobytes())  # an array.array is taken as is, bytes are checked
+        self.pub_points.publish(cloud)
 
     # ---- diagnostics (timer) ------------------------------------------------------------------
     def _model_name(self) -> str:
