@@ -8,6 +8,7 @@ run-time parameter changes.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from ros_harness import (
 from stdnet_ros.conversion import image_to_depth
 from stdnet_ros.model import STDNet
 from stdnet_ros.model.checkpoint import save_checkpoint
+from stdnet_ros.node.stats import depth_account, status_drops, status_unpaired
 from stdnet_ros.node.stdnet_node import StdnetNode
 
 pytestmark = pytest.mark.ros
@@ -162,3 +164,34 @@ def test_the_checkpoints_window_then_views_are_cut_when_they_cannot_keep_up(benc
     assert (node.pipeline.engine.window, node.pipeline.engine.views) == want
     events = node.stats.events()
     assert events.get("fallback_window") == 1 and events.get("fallback_views") == (None if explicit else 1)
+
+
+@pytest.mark.parametrize("bench", [{"inference_queue_size": 1, "lookahead": 1}], indirect=True)
+def test_every_depth_frame_received_is_published_or_dropped_with_a_reason(bench: Probe) -> None:
+    """Colour at three times the depth rate and pairs faster than inference (a 2 ms period), plus a
+    bad depth message: the node's own counters place every depth frame it received, and the surplus
+    colour frames are counted apart from the drops."""
+    node = bench.stdnet
+    t = 700.0
+    for k in range(40):
+        for j in range(3):  # the first shares the depth's stamp; the two others (30 ms on) never pair
+            bench.pub_rgb.publish(rgb_msg(k, t + 0.03 * j))
+        depth = depth_msg(k, t)
+        if k == 20:
+            depth.data = depth.data[:-2]  # a truncated image
+        bench.pub_depth.publish(depth)
+        t += 0.1
+        time.sleep(0.002)
+    settled = wait_for(lambda: node.worker.idle() and node.pipeline.pending() == 1, 20.0)
+    assert settled, "the node never went idle"
+    status = bench.fresh_status()
+    account = depth_account(status, "depth/image")
+    # In flight: the last frame waits for its lookahead, and any depth whose RGB DDS lost still waits.
+    assert account.unaccounted == 0 and account.in_flight == 1 + node.pairer.pending()[1]
+    assert account.dropped.get("depth/image: data_length") == 1
+    assert account.published == len(bench.outputs) > 1
+    assert account.dropped.get("inference_busy", 0) > 0, "the test meant inference to be outpaced"
+    unpaired = status_unpaired(status)
+    assert unpaired.get("rgb/image: rgb_without_depth", 0) >= 40
+    assert not any(r.startswith("rgb/image") for r in status_drops(status)), status_drops(status)
+    assert int(status["dropped total"]) == sum(status_drops(status).values())

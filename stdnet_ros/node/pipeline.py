@@ -11,7 +11,7 @@ stamps, frame_id and timings the node publishes.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,17 +154,31 @@ class FramePipeline:
     def __init__(self, engine: StreamingEngine, resize_rgb: bool) -> None:
         self.engine = engine
         self.resize_rgb = resize_rgb
-        self._pending: OrderedDict[float, tuple[PairedInput, float, tuple[int, int], bool]] = OrderedDict()
+        # (stamp, input) in push order; at most lookahead + 1, as the engine's own pending frames.
+        self._pending: deque[tuple[float, tuple[PairedInput, float, tuple[int, int], bool]]] = deque()
         self._unanswered = 0  # inputs the engine dropped when it restarted its window, not yet reported
 
     def process(self, item: PairedInput, queue_wait_s: float) -> FrameResult | None:
-        """Push one pair; return the output frame the engine produced (None while its lookahead fills)."""
+        """Push one pair; return the output frame the engine produced (None while its lookahead fills).
+
+        When the engine restarts its window at this frame, every input pushed before it is lost
+        there and then (matched by stamp later, one could be taken for a newer input whose stamp is
+        the same float). If the engine raises, the pair is the caller's to count (it failed), not
+        left pending to be counted again; the window restarts, so nothing can answer it later.
+        """
         rgb, resized = fit_rgb(item.rgb, item.depth.shape, self.engine.scale, self.resize_rgb)
         stamp = item.stamp_ns / 1e9  # the engine's time base
-        self._pending[stamp] = (item, queue_wait_s, (rgb.shape[1], rgb.shape[0]), resized)
-        out = self.engine.push(rgb, item.depth, stamp)
+        resets = self.engine.resets
+        try:
+            out = self.engine.push(rgb, item.depth, stamp)
+        except Exception:
+            self.engine.reset("a frame failed in inference")
+            self._lose(len(self._pending))
+            raise
+        if self.engine.resets != resets:
+            self._lose(len(self._pending))
+        self._pending.append((stamp, (item, queue_wait_s, (rgb.shape[1], rgb.shape[0]), resized)))
         if out is None:
-            self._trim()
             return None
         source, wait, size, was_resized = self._take(out.stamp)
         return FrameResult(
@@ -184,18 +198,17 @@ class FramePipeline:
         count, self._unanswered = self._unanswered, 0
         return count
 
+    def _lose(self, count: int) -> None:
+        """The oldest ``count`` pending inputs will never come out."""
+        for _ in range(count):
+            self._pending.popleft()
+        self._unanswered += count
+
     def _take(self, stamp: float) -> tuple[PairedInput, float, tuple[int, int], bool]:
         """The pending input for an output stamp; older pending inputs can no longer come out."""
         while self._pending:
-            key, entry = self._pending.popitem(last=False)
+            key, entry = self._pending.popleft()
             if key == stamp:
                 return entry
             self._unanswered += 1
         raise RuntimeError(f"engine returned stamp {stamp:.9f}, which was never pushed (or already out)")
-
-    def _trim(self) -> None:
-        """Bound the map: the engine holds at most its window, so older inputs never come out."""
-        while len(self._pending) > self.engine.window + 1:
-            self._pending.popitem(last=False)
-            self._unanswered += 1
-
