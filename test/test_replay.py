@@ -161,12 +161,25 @@ def test_bag_without_needed_topics_or_truncated(bag: Path, tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     import shutil
 
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    from stdnet_ros.bags.schema import DEPTH_TOPIC
+
+    no_depth = tmp_path / "no_depth"  # every message of the bag but its depth
+    with Reader(bag) as reader, Writer(no_depth, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        kept = {c.id: writer.add_connection(c.topic, c.msgtype, typestore=TYPESTORE)
+                for c in reader.connections if c.topic != DEPTH_TOPIC}  # fmt: skip
+        for conn, stamp, raw in reader.messages():
+            if conn.id in kept:
+                writer.write(kept[conn.id], stamp, raw)
+    err = _replay_error([str(no_depth), "--out", str(tmp_path / "r")], capsys)
+    assert f"lacks topic(s) ['{DEPTH_TOPIC}']" in err
     broken = tmp_path / "broken"
     shutil.copytree(bag, broken)
     (data,) = broken.glob("*.mcap")
     data.write_bytes(data.read_bytes()[:1000])
     assert "cannot open bag" in _replay_error([str(broken), "--out", str(tmp_path / "r")], capsys)
-    assert list(tmp_path.iterdir()) == [broken]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "no_depth"]
 
 
 def test_existing_report_folder_is_kept(bag: Path, tmp_path: Path,
