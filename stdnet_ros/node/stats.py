@@ -85,14 +85,19 @@ class DepthAccount:
         return self.received - self.published - sum(self.dropped.values()) - self.in_flight
 
 
+def depth_drops(status: dict[str, str], depth_topic: str) -> dict[str, int]:
+    """Drops that cost a depth frame: on the depth input, or of a pair (no input named)."""
+    return {reason: n for reason, n in status_drops(status).items()
+            if reason_topic(reason) in (None, depth_topic)}  # fmt: skip
+
+
 def depth_account(status: dict[str, str], depth_topic: str) -> DepthAccount | None:
     """The node's depth accounting read back from a report (None without the node's counters)."""
     received, flight = status_count(status, input_counter(depth_topic)), status.get(DEPTH_IN_FLIGHT)
     if received is None or flight is None:
         return None
-    dropped = {reason: n for reason, n in status_drops(status).items()
-               if reason_topic(reason) in (None, depth_topic)}  # fmt: skip
-    return DepthAccount(received, status_count(status, OUT) or 0, dropped, int(flight))
+    published = status_count(status, OUT) or 0
+    return DepthAccount(received, published, depth_drops(status, depth_topic), int(flight))
 
 
 class _Rate:

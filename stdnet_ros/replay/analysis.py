@@ -22,6 +22,7 @@ from stdnet_ros.node.stats import (
     PERCENTILES,
     RGB_WITHOUT_DEPTH,
     depth_account,
+    depth_drops,
     input_counter,
     input_reason,
     rate_key,
@@ -99,6 +100,8 @@ def drop_reasons(record: ReplayRecord, outputs: int, status: dict[str, str]) -> 
             reasons[IN_FLIGHT_AT_END] = account.in_flight
         if account.unaccounted:
             reasons[UNACCOUNTED] = account.unaccounted
+    else:  # a node without its depth account (an older version): its drops, as it named them
+        reasons |= {f"node: {reason}": n for reason, n in depth_drops(status, TOPICS["depth"]).items() if n}
     reasons[WITHOUT_OUTPUT] = sent - outputs
     return reasons
 
