@@ -49,7 +49,10 @@ def played(tmp_path: Path) -> tuple[Path, Path]:
                 msg = m.image(encode_depth(frame.depth_gt, "32FC1"), "32FC1", stamp, "rgb")
                 writer.write(out, arrival + 40_000_000, TYPESTORE.serialize_cdr(msg, IMAGE))
         status = {"model": "gt-oracle", "count in/depth/image": "6", "count pairs": "5", "count out": "5",
-                  "dropped total": "0", "lookahead": "0", "depth in flight": "1"}  # fmt: skip
+                  "dropped total": "2", "lookahead": "0", "depth in flight": "1",
+                  "rate in/rgb/image (Hz)": "30.00", "rate in/depth/image (Hz)": "5.00",
+                  "unpaired rgb/image: rgb_without_depth": "25",
+                  "dropped rgb/image: stream_restart": "2"}  # fmt: skip
         end = frames[-1][0] + 100_000_000
         writer.write(diag, end, TYPESTORE.serialize_cdr(_diagnostics(end, status), DIAG))
     return bag, recorded
@@ -63,7 +66,12 @@ def test_score_recorded_run(played: tuple[Path, Path], tmp_path: Path,
     assert f"report: {report.resolve()}" in capsys.readouterr().out
     summary = json.loads((report / "summary.json").read_text())
     assert (summary["inputs"], summary["outputs"]) == (6, 5)
-    assert summary["drops"] == {IN_FLIGHT_AT_END: 1, WITHOUT_OUTPUT: 1}
+    assert summary["drops"] == {IN_FLIGHT_AT_END: 1, WITHOUT_OUTPUT: 1}  # RGB costs no depth frame
+    surplus = "RGB without a depth partner (expected at 30 Hz RGB / 5 Hz depth)"
+    assert summary["rgb"] == {surplus: 25, "dropped: rgb/image: stream_restart": 2}
+    text = (report / "summary.md").read_text()
+    assert text.index("| depth frames without output, by reason |") < text.index("| RGB frames not used |")
+    assert text.index("| RGB frames not used |") < text.index(f"| {surplus} | 25 |")
     for p in ("p50", "p95", "p99"):
         assert summary["latency_ms"][p] == pytest.approx(40.0, abs=1e-3)
     assert summary["scores"]["STDNet (live node)"]["rmse_cm"] == 0.0
