@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from stdnet_ros.node.monitor import InputMonitor
-from stdnet_ros.node.stats import FrameTiming, NodeStats
+from stdnet_ros.node.stats import (
+    DEPTH_IN_FLIGHT,
+    RGB_WITHOUT_DEPTH,
+    FrameTiming,
+    NodeStats,
+    depth_account,
+    input_reason,
+    status_drops,
+    status_unpaired,
+)
 
 
 def test_rates_percentiles_and_drops() -> None:
@@ -55,3 +64,34 @@ def test_silence_counts_from_start_and_from_last_receipt() -> None:
     assert "nothing received" in silent[1].detail
     mon.received("depth", 4.6)
     assert [p.detail.split(":")[0] for p in mon.silent(["rgb", "depth"], 4.7, 3.0)] == ["rgb"]
+
+
+def test_rgb_without_a_depth_partner_is_reported_apart_from_drops() -> None:
+    """30 Hz colour beside a 5 Hz ToF leaves five RGB frames in six unpaired by design: a count of
+    its own, in neither the drops nor their total, while real drops stay drops."""
+    stats = NodeStats()
+    for _ in range(5):
+        stats.unpaired(input_reason("rgb/image", RGB_WITHOUT_DEPTH))
+    stats.dropped(input_reason("rgb/image", "stream_restart"))
+    kv = dict(stats.report(now=0.0))
+    assert kv["dropped total"] == "1" and status_drops(kv) == {"rgb/image: stream_restart": 1}
+    assert status_unpaired(kv) == {"rgb/image: rgb_without_depth": 5}
+
+
+def test_the_depth_account_adds_up_from_the_nodes_own_counters() -> None:
+    stats = NodeStats()
+    for k in range(10):
+        stats.received("depth/image", k * 0.2)
+        stats.received("rgb/image", k * 0.2)
+    for _ in range(6):
+        stats.published(FrameTiming(0.1, 0.0, 0.05), 1.0)
+    stats.dropped("inference_busy", 2)  # a pair: one depth frame each
+    stats.dropped(input_reason("depth/image", "data_length"))
+    stats.dropped(input_reason("rgb/image", "stream_restart"))  # RGB: no depth frame
+    kv = dict(stats.report(now=2.0)) | {DEPTH_IN_FLIGHT: "1"}
+    account = depth_account(kv, "depth/image")
+    assert (account.received, account.published, account.in_flight) == (10, 6, 1)
+    assert account.dropped == {"inference_busy": 2, "depth/image: data_length": 1}
+    assert account.unaccounted == 0
+    assert depth_account(kv | {DEPTH_IN_FLIGHT: "0"}, "depth/image").unaccounted == 1
+    assert depth_account(dict(stats.report(now=2.0)), "depth/image") is None  # a node without the key

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from stdnet_ros.model import STDNet
-from stdnet_ros.model.views import predict_views
+from stdnet_ros.model.views import View, predict_views, views
 from stdnet_ros.streaming.engine import StreamingEngine
 
 MAX_DEPTH = 10.0
@@ -195,3 +195,43 @@ def test_bfloat16_on_cpu_is_close_to_float32() -> None:
         engine = StreamingEngine(model, max_depth=MAX_DEPTH, window=3, precision=precision)
         outs[precision] = [engine.push(*f) for f in frames][-1].depth
     assert np.nanmax(np.abs(outs["bf16"] - outs["fp32"]) / outs["fp32"]) < 0.05
+
+
+def _np_view(x: np.ndarray, turns: int, transpose: bool) -> np.ndarray:
+    """A view drawn with numpy: transpose the last two axes, then ``turns`` counter-clockwise turns."""
+    x = np.swapaxes(x, -1, -2) if transpose else x
+    return np.rot90(x, turns, axes=(-2, -1))
+
+
+def test_views_turn_the_image_as_drawn_and_back() -> None:
+    """Checked against arrays turned by hand, not against the engine's own views()/turned_back_mean:
+    a wrong quarter turn or a wrong way back must fail here."""
+    image = np.array([[1, 2, 3], [4, 5, 6]])
+    turned = {  # (turns, transpose) -> the image as drawn
+        (1, False): [[3, 6], [2, 5], [1, 4]], (2, False): [[6, 5, 4], [3, 2, 1]],
+        (3, False): [[4, 1], [5, 2], [6, 3]], (0, True): [[1, 4], [2, 5], [3, 6]],
+        (1, True): [[4, 5, 6], [1, 2, 3]],
+    }  # fmt: skip
+    x = torch.from_numpy(image)[None, None]
+    for (turns, transpose), want in turned.items():
+        view = View(turns, transpose)
+        assert view.apply(x)[0, 0].tolist() == want, view
+        assert torch.equal(view.undo(view.apply(x)), x), view
+    assert views(2) == (View(0), View(1))  # identity and a quarter turn, as the model card chose
+    assert set(views(8)) == {View(t, tr) for t in range(4) for tr in (False, True)}
+    # The ensemble of a model that is not turn-equivariant (it weighs pixels by their column):
+    rng = np.random.default_rng(0)
+    lr, guide = rng.random((1, 2, 1, 4, 6)), rng.random((1, 2, 3, 16, 24))
+
+    def columns(lr: torch.Tensor, guide: torch.Tensor) -> tuple[torch.Tensor]:
+        return (lr * torch.arange(lr.shape[-1]) + guide.mean(2, keepdim=True)[..., ::4, ::4],)
+
+    for count in (2, 4, 8):
+        outs = []
+        for view in views(count):
+            y, g = _np_view(lr, view.turns, view.transpose), _np_view(guide, view.turns, view.transpose)
+            out = y * np.arange(y.shape[-1]) + g.mean(2, keepdims=True)[..., ::4, ::4]
+            back = np.rot90(out, -view.turns, axes=(-2, -1))
+            outs.append(np.swapaxes(back, -1, -2) if view.transpose else back)
+        got = predict_views(columns, torch.from_numpy(lr), torch.from_numpy(guide), count)
+        np.testing.assert_allclose(got.numpy(), np.mean(outs, axis=0), rtol=1e-12)

@@ -8,6 +8,7 @@ run-time parameter changes.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from ros_harness import (
 from stdnet_ros.conversion import image_to_depth
 from stdnet_ros.model import STDNet
 from stdnet_ros.model.checkpoint import save_checkpoint
+from stdnet_ros.node.stats import OUT, PAIRS, depth_account, status_drops, status_unpaired
 
 pytestmark = pytest.mark.ros
 RGB_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
@@ -103,9 +105,19 @@ def test_compressed_rgb_and_output_encoding_parameter(bench: Probe) -> None:
 
 @pytest.mark.parametrize("bench", [{"lookahead": 1}], indirect=True)
 def test_lookahead_output_carries_the_older_frames_stamp(bench: Probe) -> None:
-    assert bench.send(400.0, rgb_msg(0, 400.0), depth_msg(0, 400.0), expect_output=False) is None
+    """The first frame is held until the next one comes; then only the first comes out."""
+    node = bench.stdnet
+
+    def handled(pairs: int) -> bool:
+        return node.stats.count(PAIRS) == pairs and node.worker.idle()
+
+    bench.send(400.0, rgb_msg(0, 400.0), depth_msg(0, 400.0), expect_output=False)
+    assert wait_for(lambda: handled(1), 10.0), "the first pair never reached inference"
+    assert bench.outputs == [] and node.stats.count(OUT) == 0  # held for its lookahead
     out = bench.send(400.1, rgb_msg(1, 400.1), depth_msg(1, 400.1), expect_t=400.0)
     _check_output(out, "16UC1", 400.0)
+    assert wait_for(lambda: handled(2), 10.0)
+    assert node.stats.count(OUT) == 1 and node.pipeline.pending() == 1  # 400.1 waits in turn
 
 
 def test_run_time_parameter_changes(bench: Probe, tmp_path: Path) -> None:
@@ -138,19 +150,51 @@ DEFAULT_MODEL = {"checkpoint": "", "window": 0}
 @pytest.mark.parametrize("bench", [DEFAULT_MODEL, {**DEFAULT_MODEL, "views": 2}],
                          ids=["from-checkpoint", "views-set"], indirect=True)
 def test_the_checkpoints_window_then_views_are_cut_when_they_cannot_keep_up(bench: Probe) -> None:
-    """The embedded default (W = 2, two views) at 320x240 takes well over 50 ms a frame even at
-    W = 1 with two views (~140 ms on an AVX2 core), and pairs at ~20 Hz leave 50 ms: the window is
-    cut to 1, then the views; views set explicitly stay."""
+    """Pairs every 2 ms (500 Hz) leave any model too little time, however fast the machine: the
+    embedded default's window (W = 2) is cut to 1, then its views; views set explicitly stay."""
     node, explicit = bench.stdnet, bench.stdnet.values["views"] == 2
     assert (node.pipeline.engine.window, node.pipeline.engine.views) == (2, 2)
     want = (1, 2) if explicit else (1, 1)
-    t = 500.0
-    for k in range(200):
-        bench.send(t, rgb_msg(k, t, h=240, w=320), depth_msg(k, t, h=60, w=80), expect_output=False)
-        t += 0.05
+    t, k, deadline = 500.0, 0, time.monotonic() + 60.0
+    while time.monotonic() < deadline:
+        bench.pub_rgb.publish(rgb_msg(k, t, h=240, w=320))
+        bench.pub_depth.publish(depth_msg(k, t, h=60, w=80))
+        t, k = t + 0.002, k + 1
+        time.sleep(0.002)
         if (node.pipeline.engine.window, node.pipeline.engine.views) == want and len(bench.outputs) >= 12:
             break
     assert wait_for(lambda: len(bench.outputs) >= 10, 20.0), "the node stopped answering"
     assert (node.pipeline.engine.window, node.pipeline.engine.views) == want
     events = node.stats.events()
     assert events.get("fallback_window") == 1 and events.get("fallback_views") == (None if explicit else 1)
+
+
+@pytest.mark.parametrize("bench", [{"inference_queue_size": 1, "lookahead": 1}], indirect=True)
+def test_every_depth_frame_received_is_published_or_dropped_with_a_reason(bench: Probe) -> None:
+    """Colour at three times the depth rate and pairs faster than inference (a 2 ms period), plus a
+    bad depth message: the node's own counters place every depth frame it received, and the surplus
+    colour frames are counted apart from the drops."""
+    node = bench.stdnet
+    t = 700.0
+    for k in range(40):
+        for j in range(3):  # the first shares the depth's stamp; the two others (30 ms on) never pair
+            bench.pub_rgb.publish(rgb_msg(k, t + 0.03 * j))
+        depth = depth_msg(k, t)
+        if k == 20:
+            depth.data = depth.data[:-2]  # a truncated image
+        bench.pub_depth.publish(depth)
+        t += 0.1
+        time.sleep(0.002)
+    settled = wait_for(lambda: node.worker.idle() and node.pipeline.pending() == 1, 20.0)
+    assert settled, "the node never went idle"
+    status = bench.fresh_status()
+    account = depth_account(status, "depth/image")
+    # In flight: the last frame waits for its lookahead, and any depth whose RGB DDS lost still waits.
+    assert account.unaccounted == 0 and account.in_flight == 1 + node.pairer.pending()[1]
+    assert account.dropped.get("depth/image: data_length") == 1
+    assert account.published == len(bench.outputs) > 1
+    assert account.dropped.get("inference_busy", 0) > 0, "the test meant inference to be outpaced"
+    unpaired = status_unpaired(status)
+    assert unpaired.get("rgb/image: rgb_without_depth", 0) >= 40
+    assert not any(r.startswith("rgb/image") for r in status_drops(status)), status_drops(status)
+    assert int(status["dropped total"]) == sum(status_drops(status).values())

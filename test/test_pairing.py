@@ -22,6 +22,7 @@ from stdnet_ros.node.pairing import (
     ApproximateTimePairer,
     available_implementations,
     make_pairer,
+    rgb_outpaces_depth,
 )
 
 MS = 1_000_000
@@ -213,3 +214,12 @@ def test_make_pairer_uses_the_first_available_implementation() -> None:
     assert type(pairer) is available_implementations()[0]
     with pytest.raises(ValueError, match="queue_size"):
         ApproximateTimePairer(0, 0.01, lambda a, b: None)
+
+
+def test_rgb_overflow_is_surplus_only_when_the_rgb_runs_faster() -> None:
+    assert rgb_outpaces_depth(DROP_QUEUE_OVERFLOW, rgb_hz=30.0, depth_hz=5.0)
+    assert rgb_outpaces_depth(DROP_QUEUE_OVERFLOW, rgb_hz=30.0, depth_hz=0.0)  # no depth yet: all surplus
+    assert not rgb_outpaces_depth(DROP_QUEUE_OVERFLOW, rgb_hz=30.0, depth_hz=30.0)  # stamps do not meet
+    assert not rgb_outpaces_depth(DROP_QUEUE_OVERFLOW, rgb_hz=30.5, depth_hz=30.0)  # rate jitter
+    assert not rgb_outpaces_depth(DROP_STREAM_RESTART, rgb_hz=30.0, depth_hz=5.0)
+    assert not rgb_outpaces_depth(DROP_DUPLICATE_STAMP, rgb_hz=30.0, depth_hz=5.0)

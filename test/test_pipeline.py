@@ -154,3 +154,32 @@ def test_fallbacks_cut_the_checkpoints_window_then_its_views_never_a_set_value()
     assert next_fallback({**values, "window": 2}, engine) == ("views", 1)  # a window set by the user stays
     assert next_fallback({**values, "lookahead": 1}, engine) == ("views", 1)  # W = 1 cannot look ahead
     assert next_fallback({**values, "window": 2, "views": 2}, engine) is None
+
+
+def test_inputs_whose_stamps_one_float_cannot_tell_apart_are_each_accounted(tiny_checkpoint: Path) -> None:
+    """Two stamps 1 ns apart (a looping replay repeats its stamps moved by the pass number in ns) are
+    one float second: the engine restarts at the second and drops the first, which waited for its
+    lookahead. That one must be reported lost, not overwritten unseen by the second."""
+    pipeline = _pipeline(tiny_checkpoint, window=3, lookahead=1)
+    first, second, third = _pair(0), _pair(0), _pair(1)
+    wall_clock = 1_764_892_800 * 10**9  # 2025-12-05: float seconds resolve 238 ns here
+    for pair, ns in ((first, wall_clock), (second, wall_clock + 1), (third, wall_clock + 100_000_000)):
+        pair.stamp_ns = ns
+    assert _push(pipeline, first) is None and _push(pipeline, second) is None
+    assert pipeline.engine.resets == 1
+    assert _push(pipeline, third).source is second
+    assert pipeline.unanswered() == 1 and pipeline.pending() == 1
+
+
+def test_a_pair_the_engine_fails_on_is_not_counted_again_later(tiny_checkpoint: Path) -> None:
+    """The node counts a failed pair as inference_error; the pipeline must not also report it as
+    unanswered when the next output comes (one depth frame, two drops)."""
+    pipeline = _pipeline(tiny_checkpoint, window=3)
+    assert _push(pipeline, _pair(0)).source.stamp_ns == _pair(0).stamp_ns
+    bad = _pair(1)
+    bad.depth = bad.depth[:, :, None]  # the engine refuses a depth that is not (h, w)
+    with pytest.raises(ValueError, match="depth must be"):
+        _push(pipeline, bad)
+    for k in range(2, 5):
+        assert _push(pipeline, _pair(k)).source.stamp_ns == _pair(k).stamp_ns
+    assert pipeline.unanswered() == 0 and pipeline.pending() == 0

@@ -15,6 +15,7 @@ from stdnet_ros.cli import main as cli_main
 from stdnet_ros.conversion import image_to_depth
 from stdnet_ros.evaluation.evaluator import predict_streaming
 from stdnet_ros.model.checkpoint import load_model
+from stdnet_ros.replay.analysis import IN_FLIGHT_AT_END, WITHOUT_OUTPUT
 from stdnet_ros.streaming.engine import StreamingEngine
 
 pytestmark = pytest.mark.ros
@@ -42,8 +43,8 @@ def test_convert_then_replay_round_trip(bag: Path, tiny_checkpoint: Path, tmp_pa
     summary = json.loads((report / "summary.json").read_text())
     drops, outputs = summary["drops"], summary["outputs"]
     # Nothing lost on the way; only the pairing tail (ApproximateTime needs a later message) may be missing.
-    tail = drops.pop("end of bag: left in the node's pairing queue (no later message)", 0)
-    assert drops == {"total depth frames without output": tail} and outputs == FRAMES - tail >= FRAMES - 3
+    tail = drops.pop(IN_FLIGHT_AT_END, 0)
+    assert drops == {WITHOUT_OUTPUT: tail} and outputs == FRAMES - tail >= FRAMES - 3
     assert 0 < summary["latency_ms"]["p50"] <= summary["latency_ms"]["p95"] <= summary["latency_ms"]["p99"]
     assert 5.0 < summary["input_hz"] < 7.0  # 30 Hz recorded, played at x0.2
     assert set(summary["scores"]) == {"STDNet (live node)", "nearest", "bicubic", "guided"}
@@ -78,14 +79,15 @@ def test_a_looping_bag_loses_no_frame_and_the_soak_report_says_so(bag: Path, tin
     summary = json.loads((report / "summary.json").read_text())
     drops, outputs = summary["drops"], summary["outputs"]
     # No drop at a restart: only the last pass's pairing tail may be missing, as in a single pass.
-    tail = drops.pop("end of bag: left in the node's pairing queue (no later message)", 0)
-    assert drops == {"total depth frames without output": tail} and outputs == 3 * FRAMES - tail
+    tail = drops.pop(IN_FLIGHT_AT_END, 0)
+    assert drops == {WITHOUT_OUTPUT: tail} and outputs == 3 * FRAMES - tail
     assert tail <= 3
     status = summary["node_status"]
     assert int(status["event depth/image: stamp_backwards"]) == 2 and int(status["dropped total"]) == 0
     soak = summary["soak"]
     assert (soak["loops"], soak["frames"], soak["outputs"]) == (3, 3 * FRAMES, outputs)
-    assert soak["unaccounted"] == 0 and soak["warm_up_s"] > 0
+    assert soak["unaccounted"] == 0 and soak["warm_up_s"] > 0 and soak["transport_lost"] == 0
+    assert soak["received"] == 3 * FRAMES and soak["published"] == outputs and soak["in_flight"] == tail
     assert 0 < soak["resident_after_warm_up_mb"] <= soak["resident_peak_mb"]
     assert soak["growth_mb"] < 50 and sum(s["outputs"] for s in soak["slices"]) == outputs
     assert (report / "soak.png").stat().st_size > 0
@@ -95,6 +97,54 @@ def test_a_looping_bag_loses_no_frame_and_the_soak_report_says_so(bag: Path, tin
         kept = [c.msgcount for c in reader.connections if c.topic.endswith("depth_sr/image")]
     assert kept == [FRAMES]
     assert "## Soak: 3 passes" in (report / "summary.md").read_text()
+
+
+def test_another_publisher_on_the_bag_topics_cannot_reach_the_replays_node(
+    bag: Path, tiny_checkpoint: Path, tmp_path: Path, ros_context: object
+) -> None:
+    """What left a loaded 10,000-frame soak with 13 outputs "whose stamp was never published" and
+    drops above the frames sent: the replay's node listened on the bag's own topic names, so any other
+    publisher of them on the DDS domain (a second replay, the demo) fed it frames the player never
+    sent. Here one publishes valid, pairable frames on those names all through the replay."""
+    import threading
+    import time
+
+    import rclpy
+    from ros_harness import depth_msg, rgb_msg
+    from sensor_msgs.msg import Image
+
+    from stdnet_ros.bags.schema import DEPTH_TOPIC, RGB_TOPIC
+    from stdnet_ros.replay.node_process import NODE_NAMESPACE
+
+    intruder = rclpy.create_node("intruder", context=ros_context)
+    topics = (RGB_TOPIC, DEPTH_TOPIC, f"{NODE_NAMESPACE}{RGB_TOPIC}", f"{NODE_NAMESPACE}{DEPTH_TOPIC}")
+    pubs = [intruder.create_publisher(Image, topic, 10) for topic in topics]
+    stop = threading.Event()
+
+    def publish() -> None:
+        k = 0
+        while not stop.is_set():
+            t = time.time()
+            for pub, msg in zip(pubs, [rgb_msg(k, t, h=48, w=64), depth_msg(k, t, h=12, w=16)] * 2,
+                                strict=True):  # fmt: skip
+                pub.publish(msg)
+            k += 1
+            time.sleep(0.03)
+
+    thread = threading.Thread(target=publish, daemon=True)
+    thread.start()
+    try:
+        report = tmp_path / "report"
+        assert cli_main(["replay", str(bag), "--rate", "0.2", "--out", str(report), "--checkpoint",
+                         str(tiny_checkpoint), "-p", "inference_queue_size:=20"]) == 0  # fmt: skip
+    finally:
+        stop.set()
+        thread.join()
+        intruder.destroy_node()
+    summary = json.loads((report / "summary.json").read_text())
+    assert int(summary["node_status"]["count in/depth/image"]) == FRAMES, summary["drops"]
+    tail = summary["drops"].pop(IN_FLIGHT_AT_END, 0)
+    assert summary["drops"] == {WITHOUT_OUTPUT: tail} and summary["outputs"] == FRAMES - tail
 
 
 def _replay_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
@@ -111,12 +161,25 @@ def test_bag_without_needed_topics_or_truncated(bag: Path, tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     import shutil
 
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    from stdnet_ros.bags.schema import DEPTH_TOPIC
+
+    no_depth = tmp_path / "no_depth"  # every message of the bag but its depth
+    with Reader(bag) as reader, Writer(no_depth, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        kept = {c.id: writer.add_connection(c.topic, c.msgtype, typestore=TYPESTORE)
+                for c in reader.connections if c.topic != DEPTH_TOPIC}  # fmt: skip
+        for conn, stamp, raw in reader.messages():
+            if conn.id in kept:
+                writer.write(kept[conn.id], stamp, raw)
+    err = _replay_error([str(no_depth), "--out", str(tmp_path / "r")], capsys)
+    assert f"lacks topic(s) ['{DEPTH_TOPIC}']" in err
     broken = tmp_path / "broken"
     shutil.copytree(bag, broken)
     (data,) = broken.glob("*.mcap")
     data.write_bytes(data.read_bytes()[:1000])
     assert "cannot open bag" in _replay_error([str(broken), "--out", str(tmp_path / "r")], capsys)
-    assert list(tmp_path.iterdir()) == [broken]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "no_depth"]
 
 
 def test_existing_report_folder_is_kept(bag: Path, tmp_path: Path,

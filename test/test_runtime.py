@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 
@@ -61,11 +63,30 @@ def test_auto_on_a_bf16_cpu_follows_the_measurement(bf16_s: float, expected: str
     assert f"bf16 {1e3 * bf16_s:.1f} ms vs fp32 1000.0 ms" in choice.reason
 
 
-def test_forward_seconds_times_a_real_model_in_each_precision() -> None:
+class _Watched(STDNet):
+    """The real network, noting what each forward was given and taking a known 50 ms longer."""
+
+    EXTRA_S = 0.05
+
+    def forward(self, lr: torch.Tensor, guide: torch.Tensor) -> tuple:
+        autocast = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
+        weight = next(p for p in self.parameters() if p.dim() == 4)
+        self.seen.append((tuple(lr.shape), tuple(guide.shape), autocast,
+                          weight.is_contiguous(memory_format=torch.channels_last)))  # fmt: skip
+        time.sleep(self.EXTRA_S)
+        return super().forward(lr, guide)
+
+
+def test_forward_seconds_times_one_forward_of_the_clip_it_describes() -> None:
+    """One forward of a 2-frame clip at the output size W x H, under the precision's autocast, with
+    the weights channels_last as the engine runs them; its time includes all of that forward."""
     torch.manual_seed(0)
-    model = STDNet(4, 4, 8).eval()
-    for precision in ("fp32", "bf16"):
-        assert 0 < runtime.forward_seconds(model, precision, CPU, size=(32, 24)) < 30
+    model = _Watched(4, 4, 8).eval()
+    for precision, autocast in (("fp32", None), ("bf16", torch.bfloat16)):
+        model.seen = []
+        seconds = runtime.forward_seconds(model, precision, CPU, size=(32, 24))
+        assert model.seen == [((1, 2, 1, 6, 8), (1, 2, 3, 24, 32), autocast, True)]
+        assert _Watched.EXTRA_S <= seconds < _Watched.EXTRA_S + 10
 
 
 def test_engine_resolves_auto_and_says_why() -> None:

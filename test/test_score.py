@@ -15,6 +15,7 @@ from stdnet_ros.bags.schema import DEPTH_TOPIC, IMAGE, TYPESTORE
 from stdnet_ros.cli import main as cli_main
 from stdnet_ros.conversion import encode_depth
 from stdnet_ros.data.synthetic import generate_clip
+from stdnet_ros.replay.analysis import IN_FLIGHT_AT_END, WITHOUT_OUTPUT
 
 NS = "/front"
 DIAG = "diagnostic_msgs/msg/DiagnosticArray"
@@ -48,7 +49,10 @@ def played(tmp_path: Path) -> tuple[Path, Path]:
                 msg = m.image(encode_depth(frame.depth_gt, "32FC1"), "32FC1", stamp, "rgb")
                 writer.write(out, arrival + 40_000_000, TYPESTORE.serialize_cdr(msg, IMAGE))
         status = {"model": "gt-oracle", "count in/depth/image": "6", "count pairs": "5", "count out": "5",
-                  "dropped total": "0", "lookahead": "0"}  # fmt: skip
+                  "dropped total": "2", "lookahead": "0", "depth in flight": "1",
+                  "rate in/rgb/image (Hz)": "30.00", "rate in/depth/image (Hz)": "5.00",
+                  "unpaired rgb/image: rgb_without_depth": "25",
+                  "dropped rgb/image: stream_restart": "2"}  # fmt: skip
         end = frames[-1][0] + 100_000_000
         writer.write(diag, end, TYPESTORE.serialize_cdr(_diagnostics(end, status), DIAG))
     return bag, recorded
@@ -62,8 +66,12 @@ def test_score_recorded_run(played: tuple[Path, Path], tmp_path: Path,
     assert f"report: {report.resolve()}" in capsys.readouterr().out
     summary = json.loads((report / "summary.json").read_text())
     assert (summary["inputs"], summary["outputs"]) == (6, 5)
-    assert summary["drops"] == {"end of bag: left in the node's pairing queue (no later message)": 1,
-                                "total depth frames without output": 1}  # fmt: skip
+    assert summary["drops"] == {IN_FLIGHT_AT_END: 1, WITHOUT_OUTPUT: 1}  # RGB costs no depth frame
+    surplus = "RGB without a depth partner (expected at 30 Hz RGB / 5 Hz depth)"
+    assert summary["rgb"] == {surplus: 25, "dropped: rgb/image: stream_restart": 2}
+    text = (report / "summary.md").read_text()
+    assert text.index("| depth frames without output, by reason |") < text.index("| RGB frames not used |")
+    assert text.index("| RGB frames not used |") < text.index(f"| {surplus} | 25 |")
     for p in ("p50", "p95", "p99"):
         assert summary["latency_ms"][p] == pytest.approx(40.0, abs=1e-3)
     assert summary["scores"]["STDNet (live node)"]["rmse_cm"] == 0.0

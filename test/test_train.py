@@ -152,18 +152,25 @@ def test_the_mse_loss_is_the_squared_error_in_metres_and_mse_l1_adds_the_absolut
 
 
 def test_an_ema_run_saves_the_moving_average_and_resumes_it(tmp_path: pathlib.Path) -> None:
-    """--ema: the checkpoints hold the average, the state holds both, and a resume continues the
-    average instead of restarting it from the raw weights."""
-    args = ["train", "--out", str(tmp_path), "--loss", "mse", "--ema", "0.5", "--lr", "1e-2", *TINY]
-    assert main([*args, "--epochs", "1"]) == 0
-    state = torch.load(tmp_path / "train_state.pth", weights_only=True)
-    saved = read_checkpoint(tmp_path / "stdnet.safetensors")[0]
+    """--ema: the checkpoints hold the average, the state holds both, and a resume continues exactly
+    where it stopped: one epoch, then a resume to two, ends where two epochs in one go end (a restart
+    of the average from the raw weights, or of the optimiser, would not)."""
+    args = ["--loss", "mse", "--ema", "0.5", "--lr", "1e-2", *TINY]
+    stopped, straight = tmp_path / "stopped", tmp_path / "straight"
+    assert main(["train", "--out", str(stopped), *args, "--epochs", "1"]) == 0
+    state = torch.load(stopped / "train_state.pth", weights_only=True)
+    saved = read_checkpoint(stopped / "stdnet.safetensors")[0]
     name = next(k for k, v in saved.items() if v.is_floating_point() and v.numel() > 16)
     assert torch.equal(saved[name], state["ema"][name])
     assert not torch.equal(saved[name], state["net"][f"net.{name}"])  # lr 1e-2: the steps moved it
-    assert main([*args, "--epochs", "2", "--resume"]) == 0
-    resumed = torch.load(tmp_path / "train_state.pth", weights_only=True)
-    assert not torch.equal(resumed["ema"][name], state["ema"][name])  # it went on averaging
-    assert torch.equal(read_checkpoint(tmp_path / "stdnet.safetensors")[0][name], resumed["ema"][name])
+    assert main(["train", "--out", str(stopped), *args, "--epochs", "2", "--resume"]) == 0
+    assert main(["train", "--out", str(straight), *args, "--epochs", "2"]) == 0
+    resumed = torch.load(stopped / "train_state.pth", weights_only=True)
+    whole = torch.load(straight / "train_state.pth", weights_only=True)
+    for part in ("ema", "net"):
+        assert resumed[part].keys() == whole[part].keys()
+        for key, value in whole[part].items():
+            torch.testing.assert_close(resumed[part][key], value, rtol=0, atol=0, msg=f"{part} {key}")
+    assert torch.equal(read_checkpoint(stopped / "stdnet.safetensors")[0][name], resumed["ema"][name])
     with pytest.raises(ValueError, match="ema"):
         Trainer(TrainConfig(ema=1.0, loss="mse", out=str(tmp_path)))

@@ -43,6 +43,16 @@ DROP_DUPLICATE_STAMP = "duplicate_stamp"  # replaced by a later message with the
 DROP_STREAM_RESTART = "stream_restart"  # left by the old stream when an input's stamps went back
 
 
+RATE_TOLERANCE = 1.05  # rates measured over a few seconds of jittered stamps differ by a few %
+
+
+def rgb_outpaces_depth(reason: str, rgb_hz: float, depth_hz: float) -> bool:
+    """Whether an RGB message evicted unpaired was simply surplus: each depth frame takes one RGB
+    partner, so with the colour faster (30 Hz beside a 5 Hz ToF) the others leave by overflow by
+    design. Not a drop; with the colour no faster, an overflow means the stamps do not meet."""
+    return reason == DROP_QUEUE_OVERFLOW and rgb_hz > depth_hz * RATE_TOLERANCE
+
+
 def _ignore_drop(index: int, msg: Any, reason: str) -> None:
     """Default drop callback for callers that only read counters."""
 

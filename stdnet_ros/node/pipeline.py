@@ -11,7 +11,7 @@ stamps, frame_id and timings the node publishes.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,17 +138,31 @@ class FramePipeline:
 
     def __init__(self, engine: StreamingEngine) -> None:
         self.engine = engine
-        self._pending: OrderedDict[float, tuple[PairedInput, float, Prepared]] = OrderedDict()
+        # (stamp, input) in push order; at most lookahead + 1, as the engine's own pending frames.
+        self._pending: deque[tuple[float, tuple[PairedInput, float, Prepared]]] = deque()
         self._unanswered = 0  # inputs the engine dropped when it restarted its window, not yet reported
 
     def process(self, item: PairedInput, prepared: Prepared, queue_wait_s: float) -> FrameResult | None:
         """Push one prepared pair; return the output frame the engine produced (None while its lookahead
-        fills), cropped to the RGB image's size."""
+        fills), cropped to the RGB image's size.
+
+        When the engine restarts its window at this frame, every input pushed before it is lost
+        there and then (matched by stamp later, one could be taken for a newer input whose stamp is
+        the same float). If the engine raises, the pair is the caller's to count (it failed), not
+        left pending to be counted again; the window restarts, so nothing can answer it later.
+        """
         stamp = item.stamp_ns / 1e9  # the engine's time base
-        self._pending[stamp] = (item, queue_wait_s, prepared)
-        out = self.engine.push(prepared.rgb, prepared.depth, stamp)
+        resets = self.engine.resets
+        try:
+            out = self.engine.push(prepared.rgb, prepared.depth, stamp)
+        except Exception:
+            self.engine.reset("a frame failed in inference")
+            self._lose(len(self._pending))
+            raise
+        if self.engine.resets != resets:
+            self._lose(len(self._pending))
+        self._pending.append((stamp, (item, queue_wait_s, prepared)))
         if out is None:
-            self._trim()
             return None
         source, wait, done = self._take(out.stamp)
         width, height = done.size
@@ -170,18 +184,17 @@ class FramePipeline:
         count, self._unanswered = self._unanswered, 0
         return count
 
+    def _lose(self, count: int) -> None:
+        """The oldest ``count`` pending inputs will never come out."""
+        for _ in range(count):
+            self._pending.popleft()
+        self._unanswered += count
+
     def _take(self, stamp: float) -> tuple[PairedInput, float, Prepared]:
         """The pending input for an output stamp; older pending inputs can no longer come out."""
         while self._pending:
-            key, entry = self._pending.popitem(last=False)
+            key, entry = self._pending.popleft()
             if key == stamp:
                 return entry
             self._unanswered += 1
         raise RuntimeError(f"engine returned stamp {stamp:.9f}, which was never pushed (or already out)")
-
-    def _trim(self) -> None:
-        """Bound the map: the engine holds at most its window, so older inputs never come out."""
-        while len(self._pending) > self.engine.window + 1:
-            self._pending.popitem(last=False)
-            self._unanswered += 1
-

@@ -26,7 +26,14 @@ OK, WARN, ERROR = 0, 1, 2  # the byte values of diagnostic_msgs/DiagnosticStatus
 PERCENTILES = (50, 95, 99)
 PAIRS, OUT = "pairs", "out"  # counter names besides each input's (see input_counter)
 DROPPED_TOTAL = "dropped total"
-_COUNT, _DROPPED = "count ", "dropped "
+DEPTH_IN_FLIGHT = "depth in flight"  # depth frames received, neither published nor dropped yet
+RGB_WITHOUT_DEPTH = "rgb_without_depth"  # an RGB frame with no depth partner because RGB runs faster
+_COUNT, _DROPPED, _UNPAIRED = "count ", "dropped ", "unpaired "
+
+
+def rate_key(name: str) -> str:
+    """The report key of the rate of ``input_counter(topic)``, ``PAIRS`` or ``OUT``."""
+    return f"rate {name} (Hz)"
 
 
 def input_counter(topic: str) -> str:
@@ -55,6 +62,42 @@ def status_drops(status: dict[str, str]) -> dict[str, int]:
     """Drops by reason read back from a report's key/values."""
     return {key.removeprefix(_DROPPED): int(value) for key, value in status.items()
             if key.startswith(_DROPPED) and key != DROPPED_TOTAL}  # fmt: skip
+
+
+def status_unpaired(status: dict[str, str]) -> dict[str, int]:
+    """Messages left without a partner by design (not drops), by reason, read back from a report."""
+    return {key.removeprefix(_UNPAIRED): int(value) for key, value in status.items()
+            if key.startswith(_UNPAIRED)}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DepthAccount:
+    """Where the depth frames the node received went: ``received = published + dropped + in_flight``."""
+
+    received: int
+    published: int
+    dropped: dict[str, int]  # depth-input drops and pair drops (each pair holds one depth frame)
+    in_flight: int  # in the pairing queue, the inference queue or waiting for lookahead
+
+    @property
+    def unaccounted(self) -> int:
+        """Depth frames the node's own counters cannot place (0 unless a count is wrong)."""
+        return self.received - self.published - sum(self.dropped.values()) - self.in_flight
+
+
+def depth_drops(status: dict[str, str], depth_topic: str) -> dict[str, int]:
+    """Drops that cost a depth frame: on the depth input, or of a pair (no input named)."""
+    return {reason: n for reason, n in status_drops(status).items()
+            if reason_topic(reason) in (None, depth_topic)}  # fmt: skip
+
+
+def depth_account(status: dict[str, str], depth_topic: str) -> DepthAccount | None:
+    """The node's depth accounting read back from a report (None without the node's counters)."""
+    received, flight = status_count(status, input_counter(depth_topic)), status.get(DEPTH_IN_FLIGHT)
+    if received is None or flight is None:
+        return None
+    published = status_count(status, OUT) or 0
+    return DepthAccount(received, published, depth_drops(status, depth_topic), int(flight))
 
 
 class _Rate:
@@ -102,9 +145,11 @@ class PublishedFrame:
 
 
 def status_fields(
-    frame: PublishedFrame, frames_in: int, frames_out: int, drops: dict[str, int]
+    frame: PublishedFrame, frames_in: int, frames_out: int, drops: dict[str, int],
+    rgb_without_depth: int = 0, rates: tuple[float, float] = (0.0, 0.0),
 ) -> dict[str, Any]:
-    """Every field of stdnet_ros_msgs/FrameStatus except ``header``, for one published frame."""
+    """Every field of stdnet_ros_msgs/FrameStatus except ``header``, for one published frame
+    (``rates``: the RGB and depth input rates in Hz)."""
     reasons = sorted(drops)
     return {
         "receipt_to_publish": frame.timing.latency_s,
@@ -120,6 +165,9 @@ def status_fields(
         "dropped_total": sum(drops.values()),
         "drop_reasons": reasons,
         "drop_counts": [drops[r] for r in reasons],
+        "rgb_without_depth": rgb_without_depth,
+        "rgb_rate": rates[0],
+        "depth_rate": rates[1],
     }
 
 
@@ -133,6 +181,7 @@ class NodeStats:
         self._counts: Counter[str] = Counter()
         self._drops: Counter[str] = Counter()
         self._events: Counter[str] = Counter()
+        self._unpaired: Counter[str] = Counter()
         self._skew: deque[float] = deque(maxlen=samples)
         self._timing: deque[FrameTiming] = deque(maxlen=samples)
 
@@ -161,6 +210,16 @@ class NodeStats:
         """``count`` messages or pairs were discarded because of ``reason``."""
         with self._lock:
             self._drops[reason] += count
+
+    def unpaired(self, reason: str) -> None:
+        """A message left without a partner by design (RGB faster than depth): not a drop."""
+        with self._lock:
+            self._unpaired[reason] += 1
+
+    def unpaired_counts(self) -> dict[str, int]:
+        """Messages left without a partner by design since start, by reason."""
+        with self._lock:
+            return dict(self._unpaired)
 
     def noted(self, reason: str) -> None:
         """Something worth counting happened that did not lose a message (e.g. a size change)."""
@@ -191,7 +250,7 @@ class NodeStats:
     def report(self, now: float) -> list[tuple[str, str]]:
         """Key/values for a DiagnosticStatus, in a stable order."""
         with self._lock:
-            kv = [(f"rate {name} (Hz)", f"{rate.hz(now):.2f}") for name, rate in sorted(self._rates.items())]
+            kv = [(rate_key(name), f"{rate.hz(now):.2f}") for name, rate in sorted(self._rates.items())]
             kv += [(_COUNT + name, str(n)) for name, n in sorted(self._counts.items())]
             kv += _percentiles("pairing skew", list(self._skew))
             for field in ("latency_s", "queue_wait_s", "inference_s"):
@@ -199,6 +258,7 @@ class NodeStats:
                                    [getattr(t, field) for t in self._timing])
             kv.append((DROPPED_TOTAL, str(sum(self._drops.values()))))
             kv += [(_DROPPED + reason, str(n)) for reason, n in sorted(self._drops.items())]
+            kv += [(_UNPAIRED + reason, str(n)) for reason, n in sorted(self._unpaired.items())]
             kv += [(f"event {reason}", str(n)) for reason, n in sorted(self._events.items())]
         return kv
 

@@ -60,7 +60,7 @@ from stdnet_ros.geometry.pose import Pose
 from stdnet_ros.model.checkpoint import served_scales
 from stdnet_ros.node.camera_pair import SETTINGS, CameraPair, nearest_scale
 from stdnet_ros.node.monitor import InputMonitor
-from stdnet_ros.node.pairing import make_pairer
+from stdnet_ros.node.pairing import make_pairer, rgb_outpaces_depth
 from stdnet_ros.node.params import BY_NAME, PARAMS, TOPICS, Param, validate
 from stdnet_ros.node.pipeline import (
     FrameBudget,
@@ -73,10 +73,12 @@ from stdnet_ros.node.pipeline import (
     next_fallback,
 )
 from stdnet_ros.node.stats import (
+    DEPTH_IN_FLIGHT,
     ERROR,
     OK,
     OUT,
     PAIRS,
+    RGB_WITHOUT_DEPTH,
     WARN,
     FrameTiming,
     NodeStats,
@@ -232,8 +234,16 @@ class StdnetNode(Node):
         self.stats.dropped(key)
         self._warn(key, f"dropped a {topic} message: {err}")
 
+    def _input_rates(self) -> tuple[float, float]:
+        """(RGB Hz, depth Hz) over the last seconds."""
+        now = time.monotonic()
+        return tuple(self.stats.hz(input_counter(t), now) for t in (self._rgb_topic, TOPICS["depth"]))
+
     def _drop_unpaired(self, index: int, msg: _Decoded, reason: str) -> None:
         topic = self._rgb_topic if index == RGB else TOPICS["depth"]
+        if index == RGB and rgb_outpaces_depth(reason, *self._input_rates()):
+            self.stats.unpaired(input_reason(topic, RGB_WITHOUT_DEPTH))
+            return
         self.stats.dropped(input_reason(topic, reason))
         self._warn(f"unpaired {topic}", f"{topic} message at {header_ns(msg) / 1e9:.3f} s left unpaired "
                    f"({reason}); check the slop ({self.values['slop']} s) and the two inputs' stamps")
@@ -378,10 +388,8 @@ class StdnetNode(Node):
             return
         name, value = next_fallback(self.values, self.pipeline.engine)
         was = getattr(self.pipeline.engine, name)
-        if lost := self.pipeline.pending():
-            self.stats.dropped("window_restart", lost)
         self._cuts[name] = value
-        self.pipeline = build_pipeline(self.model, {**self.values, **self._cuts})
+        self._swap_pipeline(build_pipeline(self.model, {**self.values, **self._cuts}))
         self._budget = self._frame_budget()
         self.stats.noted(f"fallback_{name}")
         self.get_logger().warning(
@@ -416,7 +424,7 @@ class StdnetNode(Node):
                                    result.reset_reason)
             stats = self.stats
             fields = status_fields(frame, stats.count(input_counter(TOPICS["depth"])), stats.count(OUT),
-                                   stats.drops())
+                                   stats.drops(), sum(stats.unpaired_counts().values()), self._input_rates())
             self.pub_status.publish(FrameStatus(header=header, **fields))
 
     def _publish_points(self, depth: Image, info: CameraInfo | None, result: FrameResult) -> None:
@@ -470,6 +478,8 @@ class StdnetNode(Node):
             ("inference queue", str(self.worker.waiting())),
             ("pairing", self.pairer.name),
             ("pairing queues (rgb, depth)", str(self.pairer.pending())),
+            (DEPTH_IN_FLIGHT, str(self.pairer.pending()[DEPTH] + self.worker.in_flight()
+                                  + (self.pipeline.pending() if self.pipeline else 0))),
             ("frame status topic", TOPICS["status"] if FrameStatus else "not built (stdnet_ros_msgs)"),
             *self.stats.report(now),
         ]
@@ -514,9 +524,17 @@ class StdnetNode(Node):
         self.get_logger().info("parameters changed: " + ", ".join(f"{p.name}={p.value!r}" for p in params))
         return SetParametersResult(successful=True)
 
+    def _swap_pipeline(self, pipeline: FramePipeline | None) -> None:
+        """A fresh engine (or none yet: scale auto) between two frames (worker thread): the old one's
+        pending frames are lost."""
+        if self.pipeline is not None and (lost := self.pipeline.pending()):
+            self.stats.dropped("window_restart", lost)
+        self.pipeline = pipeline
+
     def _install(self, model: LoadedModel | None, pipeline: FramePipeline | None, pair: CameraPair) -> None:
         """Swap model, engine and camera pair between two frames (runs on the worker thread)."""
-        self.model, self.pipeline, self.camera_pair = model, pipeline, pair
+        self.model, self.camera_pair = model, pair
+        self._swap_pipeline(pipeline)
         self._cuts = {}
         self._budget = self._frame_budget() if pipeline else None
         self.stats.noted("reconfigured")

@@ -37,6 +37,7 @@ class DropOldestWorker(Generic[T]):
         self._cond = threading.Condition()
         self._stopping = False
         self._busy = False
+        self._handling = False  # an item (not a control call) is running
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -62,6 +63,11 @@ class DropOldestWorker(Generic[T]):
         with self._cond:
             return len(self._items)
 
+    def in_flight(self) -> int:
+        """Items queued or running: submitted, neither handled nor dropped yet."""
+        with self._cond:
+            return len(self._items) + self._handling
+
     def idle(self) -> bool:
         """Nothing queued and nothing running."""
         with self._cond:
@@ -76,7 +82,7 @@ class DropOldestWorker(Generic[T]):
                     return
                 job = self._controls.popleft() if self._controls else None
                 item = None if job else self._items.popleft()
-                self._busy = True
+                self._busy, self._handling = True, job is None
             try:
                 if job:
                     job()
@@ -86,7 +92,7 @@ class DropOldestWorker(Generic[T]):
                 self._on_error(err)
             finally:
                 with self._cond:
-                    self._busy = False
+                    self._busy = self._handling = False
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop after the running item; waiting items are discarded."""

@@ -19,14 +19,18 @@ from stdnet_ros.evaluation.baselines import BASELINES, upsample
 from stdnet_ros.evaluation.metrics import ClipMetrics, ClipScore
 from stdnet_ros.node.params import TOPICS
 from stdnet_ros.node.stats import (
-    PAIRS,
     PERCENTILES,
+    RGB_WITHOUT_DEPTH,
+    depth_account,
+    depth_drops,
     input_counter,
+    input_reason,
+    rate_key,
     reason_topic,
-    status_count,
     status_drops,
+    status_unpaired,
 )
-from stdnet_ros.replay.record import ReplayRecord, node_status
+from stdnet_ros.replay.record import ReplayRecord, node_status, node_statuses
 
 STDNET = "STDNet (live node)"
 
@@ -45,8 +49,9 @@ class ReplayResult:
     outputs: list[Output]
     input_hz: float
     output_hz: float
-    drops: dict[str, int]  # reason -> count
+    drops: dict[str, int]  # reason -> count, for depth frames (each depth frame is one output or one drop)
     node_status: dict[str, str]
+    rgb: dict[str, int] = field(default_factory=dict)  # RGB frames without a partner, expected or dropped
     scores: dict[str, ClipScore] = field(default_factory=dict)  # method -> score, STDNet first
     per_frame_rmse: dict[str, list[float]] = field(default_factory=dict)
     frame_times_s: list[float] = field(default_factory=list)  # seconds into the bag, scored frames
@@ -72,29 +77,59 @@ def decode_outputs(record: ReplayRecord, namespace: str) -> tuple[list[Output], 
     return outputs, unknown
 
 
+TRANSPORT_LOSS = "lost before the node (transport, best-effort QoS)"
+IN_FLIGHT_AT_END = "end of bag: still in the node (pairing queue or lookahead; no later frame came)"
+NOT_SENT = "received by the node but never sent by this replay (another publisher on its input)"
+UNACCOUNTED = "node: received but neither published nor dropped (its counters disagree)"
+WITHOUT_OUTPUT = "total depth frames without output"
+
+
 def drop_reasons(record: ReplayRecord, outputs: int, status: dict[str, str]) -> dict[str, int]:
-    """Why published depth frames got no output: transport losses, the node's own counters, the tail."""
+    """Why sent depth frames got no output: lost before the node (sent - the node's received count),
+    then the node's own account of what it received (dropped with a reason, or still in flight)."""
     sent = record.published.get(DEPTH_TOPIC, 0)
     reasons: dict[str, int] = {}
-    received = status_count(status, input_counter(TOPICS["depth"]))
-    if received is not None and sent > received:
-        reasons["lost before the node (DDS transport)"] = sent - received
-    depth_drops = 0
-    for reason, count in status_drops(status).items():
-        if count:
-            reasons[f"node: {reason}"] = count
-            depth_drops += count if reason_topic(reason) == TOPICS["depth"] else 0
-    pairs = status_count(status, PAIRS)
-    if received is not None and pairs is not None:
-        # ApproximateTime only emits a pair once a later message proves no better match can come.
-        waiting = received - pairs - depth_drops
-        if waiting > 0:
-            reasons["end of bag: left in the node's pairing queue (no later message)"] = waiting
-    lookahead = int(status.get("lookahead", "0"))
-    if lookahead:
-        reasons["end of bag: last frames wait for lookahead"] = min(lookahead, sent)
-    reasons["total depth frames without output"] = sent - outputs
+    account = depth_account(status, TOPICS["depth"])
+    if account is not None:
+        if sent > account.received:
+            reasons[TRANSPORT_LOSS] = sent - account.received
+        elif account.received > sent:
+            reasons[NOT_SENT] = account.received - sent
+        reasons |= {f"node: {reason}": n for reason, n in account.dropped.items() if n}
+        if account.in_flight:
+            reasons[IN_FLIGHT_AT_END] = account.in_flight
+        if account.unaccounted:
+            reasons[UNACCOUNTED] = account.unaccounted
+    else:  # a node without its depth account (an older version): its drops, as it named them
+        reasons |= {f"node: {reason}": n for reason, n in depth_drops(status, TOPICS["depth"]).items() if n}
+    reasons[WITHOUT_OUTPUT] = sent - outputs
     return reasons
+
+
+def input_rates(record: ReplayRecord, namespace: str, topics: tuple[str, str]) -> tuple[float, float]:
+    """The median of each input's rate as the node reported it while it was receiving (0 if never)."""
+    rates: tuple[list[float], list[float]] = ([], [])
+    for _, status in node_statuses(record, namespace):
+        for values, topic in zip(rates, topics, strict=True):
+            if (hz := float(status.get(rate_key(input_counter(topic)), 0))) > 0:
+                values.append(hz)
+    return tuple(float(np.median(v)) if v else 0.0 for v in rates)
+
+
+def rgb_frames(record: ReplayRecord, namespace: str, status: dict[str, str]) -> dict[str, int]:
+    """RGB frames that paired with no depth: surplus because the RGB runs faster (expected, with both
+    rates), then real RGB drops by reason. Neither costs an output: outputs follow the depth."""
+    rows = {}
+    for reason, n in status_unpaired(status).items():
+        topic = reason_topic(reason)
+        if topic and reason == input_reason(topic, RGB_WITHOUT_DEPTH):
+            rgb_hz, depth_hz = input_rates(record, namespace, (topic, TOPICS["depth"]))
+            rates = f"{rgb_hz:.0f} Hz RGB / {depth_hz:.0f} Hz depth"
+            rows[f"RGB without a depth partner (expected at {rates})"] = n
+    for reason, n in status_drops(status).items():
+        if reason_topic(reason) not in (None, TOPICS["depth"]) and n:
+            rows[f"dropped: {reason}"] = n
+    return rows
 
 
 def _rate(times_ns: list[int]) -> float:
@@ -131,7 +166,7 @@ def analyse(bag: BagClip, record: ReplayRecord, namespace: str, baselines: tuple
         inputs=record.published.get(DEPTH_TOPIC, 0), outputs=outputs,
         input_hz=_rate(list(record.depth_clock.values())),
         output_hz=_rate([r.recv_ns for r in record.of(f"{namespace}/{TOPICS['output']}")]),
-        drops=drops, node_status=status,
+        drops=drops, node_status=status, rgb=rgb_frames(record, namespace, status),
     )  # fmt: skip
     if not bag.has_gt or not outputs:
         return result

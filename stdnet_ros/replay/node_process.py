@@ -7,20 +7,33 @@ a soak run, its resident memory as the kernel counts it.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 from stdnet_ros.bags.schema import DEPTH_INFO_TOPIC, DEPTH_TOPIC, RGB_INFO_TOPIC, RGB_TOPIC
 from stdnet_ros.node.params import TOPICS
 
 NODE_NAMESPACE = "/stdnet_replay"
-# node-relative input -> bag topic (what `ros2 launch stdnet_ros ... ` remaps for a real camera)
+# node-relative input -> the bag topic inside the node's namespace (what `ros2 launch stdnet_ros ...`
+# remaps for a real camera, kept private to one replay: see replay_namespace)
 REMAPS = {TOPICS["rgb"]: RGB_TOPIC, TOPICS["depth"]: DEPTH_TOPIC, TOPICS["rgb_info"]: RGB_INFO_TOPIC,
           TOPICS["depth_info"]: DEPTH_INFO_TOPIC}
+
+
+def replay_namespace() -> str:
+    """A namespace of one replay's own, for its node and the bag topics it plays.
+
+    Two replays on one DDS domain (two users, a replay beside the demo) on shared names would feed
+    each other's nodes and record each other's outputs: frames the player never sent, answered
+    with stamps it never published, counted by a node that is not its own.
+    """
+    return f"{NODE_NAMESPACE}/run_{os.getpid()}_{uuid.uuid4().hex[:8]}"
 
 
 def node_command(params_file: Path | None, params: list[str], namespace: str = NODE_NAMESPACE) -> list[str]:
@@ -28,7 +41,7 @@ def node_command(params_file: Path | None, params: list[str], namespace: str = N
     if params_file is not None:
         args += ["--params-file", str(params_file)]
     for name, topic in REMAPS.items():
-        args += ["-r", f"{name}:={topic}"]
+        args += ["-r", f"{name}:={topic.lstrip('/')}"]  # relative: inside the namespace
     for param in params:
         args += ["-p", param]
     return args

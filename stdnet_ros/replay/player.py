@@ -73,8 +73,8 @@ class Player:
         rclpy.init(context=self.context)
         self.node = rclpy.create_node("stdnet_replay_player", context=self.context)
         reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)  # matches either node QoS
-        self.pubs = {t: self.node.create_publisher(cls, t, reliable) for t, cls in INPUTS.items()
-                     if t in bag.topics}  # fmt: skip
+        self.pubs = {t: self.node.create_publisher(cls, namespace + t, reliable) for t, cls in INPUTS.items()
+                     if t in bag.topics}  # fmt: skip  (the bag's topics, inside the node's namespace)
         self._lock = threading.Lock()
         self.record: ReplayRecord | None = None
         sensor = QoSProfile(**{"history": qos_profile_sensor_data.history, "depth": 200,
@@ -120,6 +120,9 @@ class Player:
         _wait(lambda: all(p.get_subscription_count() for p in self.pubs.values())
               and self.node.count_publishers(out_topic) > 0, timeout, node, "the node's topics")  # fmt: skip
         time.sleep(1.0)  # discovery is matched both ways; let the data paths settle before frame one
+        for topic in [p.topic_name for p in self.pubs.values()] + [out_topic]:
+            if (n := self.node.count_publishers(topic)) != 1:
+                raise ReplayError(f"{n} publishers on {topic}, which only this replay (or its node) may use")
 
     def play(self, rate: float, node: NodeProcess, progress: bool = True, loops: int = 1) -> ReplayRecord:
         """Publish every input message ``loops`` times at ``rate`` x recorded speed; returns the (still

@@ -57,8 +57,12 @@ def summary_text(result: ReplayResult, bag: BagClip, rate: float) -> str:
               f"| input depth rate | {result.input_hz:.2f} Hz |",
               f"| output rate | {result.output_hz:.2f} Hz |",
               f"| depth frames in / outputs | {result.inputs} / {len(result.outputs)} |", "",
-              "| dropped frames, by reason | count |", "|---|---:|",
+              "| depth frames without output, by reason | count |", "|---|---:|",
               *[f"| {reason} | {n} |" for reason, n in result.drops.items()]]  # fmt: skip
+    if result.rgb:
+        lines += ["", "RGB frames only guide the depth: one without a depth partner costs no output.", "",
+                  "| RGB frames not used | count |", "|---|---:|",
+                  *[f"| {reason} | {n} |" for reason, n in result.rgb.items()]]  # fmt: skip
     node = {k: result.node_status.get(k, "?") for k in ("model", "device", "window", "views", "lookahead")}
     lines += ["", "Node: " + ", ".join(f"{k} {v}" for k, v in node.items()) + "."]
     return "\n".join(lines) + "\n"
@@ -74,7 +78,7 @@ def _json(result: ReplayResult, rate: float) -> dict:
         "rate": rate, "inputs": result.inputs, "outputs": len(result.outputs),
         "latency_ms": {f"p{p}": num(v) for p, v in result.latency_ms().items()},
         "input_hz": num(result.input_hz), "output_hz": num(result.output_hz), "drops": result.drops,
-        "best_baseline": result.best_baseline,
+        "rgb": result.rgb, "best_baseline": result.best_baseline,
         "scores": {m: {k: num(v) for k, v in vars(s).items()} for m, s in result.scores.items()},
         "node_status": result.node_status,
     }  # fmt: skip

@@ -14,7 +14,7 @@ from stdnet_ros.bags import open_bag
 from stdnet_ros.bags.schema import DEPTH_TOPIC
 from stdnet_ros.bags.writer import check_target, staged_folder
 from stdnet_ros.replay.analysis import ReplayResult, analyse
-from stdnet_ros.replay.node_process import NODE_NAMESPACE, MemorySampler, NodeProcess, node_command
+from stdnet_ros.replay.node_process import MemorySampler, NodeProcess, node_command, replay_namespace
 from stdnet_ros.replay.player import Player
 from stdnet_ros.replay.report import write_report
 
@@ -43,11 +43,12 @@ def replay(
     check_target(out)
     if params_file is not None and not Path(params_file).is_file():
         raise FileNotFoundError(f"params file not found: {params_file}")
+    namespace = replay_namespace()
     with staged_folder(out) as folder:
-        node = NodeProcess(node_command(params_file, list(params)), folder / "node.log")
+        node = NodeProcess(node_command(params_file, list(params), namespace), folder / "node.log")
         player = None
         try:
-            player = Player(bag, NODE_NAMESPACE)
+            player = Player(bag, namespace)
             log.info("waiting for the node (model loading) ...")
             player.connect(node, startup_timeout_s)
             memory: list[tuple[int, int]] = []
@@ -60,7 +61,7 @@ def replay(
             if player is not None:
                 player.close()
         record.node_exit = node_exit
-        result = analyse(bag, record, NODE_NAMESPACE)
-        text = write_report(folder, bag, record, result, NODE_NAMESPACE)
+        result = analyse(bag, record, namespace)
+        text = write_report(folder, bag, record, result, namespace)
     return result, text
 

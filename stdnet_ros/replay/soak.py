@@ -4,8 +4,9 @@
 process. What a deployment needs to know before running for days is whether
 anything creeps: memory after warm-up (the first pass, while the allocator,
 the engine's window and the DDS buffers fill), latency from the first tenth of
-the run to the last, and whether every depth frame was either answered or
-dropped with a reason (``unaccounted`` must be 0).
+the run to the last, and whether every depth frame the node received was
+published or dropped with a reason (``unaccounted`` must be 0), apart from the
+frames lost before the node (``transport_lost``: sent - received).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ matplotlib.use("Agg")  # files only; no display on robots or CI
 import matplotlib.pyplot as plt
 import numpy as np
 
-from stdnet_ros.node.stats import OUT, PAIRS, reason_topic, status_count, status_drops
+from stdnet_ros.node.params import TOPICS
+from stdnet_ros.node.stats import depth_account, status_drops
 from stdnet_ros.replay.analysis import Output
 from stdnet_ros.replay.record import ReplayRecord, node_statuses
 
@@ -50,7 +52,14 @@ class Soak:
     resident_peak_mb: float  # after warm-up
     resident_final_mb: float
     growth_mb: float  # peak after warm-up - at its end
-    unaccounted: int  # depth frames neither answered nor dropped with a reason
+    # The node's own account of depth frames (None without its counters): received = published +
+    # dropped + in flight at the end + unaccounted, where unaccounted must be 0.
+    received: int | None
+    published: int | None
+    dropped: dict[str, int]
+    in_flight: int | None
+    unaccounted: int | None
+    transport_lost: int | None  # sent - received: lost before the node
     slices: list[SoakSlice] = field(default_factory=list)
     memory: list[tuple[float, float]] = field(default_factory=list)  # (s, MB)
     latency: list[tuple[float, float]] = field(default_factory=list)  # (s, ms) per output
@@ -77,21 +86,6 @@ def _warm_up_ns(record: ReplayRecord) -> int:
     return record.started_ns + (record.finished_ns - record.started_ns) // SLICES
 
 
-def unaccounted(status: dict[str, str], outputs: int) -> int:
-    """Pairs the node formed that neither reached the recorder nor were dropped after pairing.
-
-    Every depth message is otherwise explained: lost in transport (sent - received),
-    dropped before pairing with a reason, or still waiting for a partner or its
-    lookahead when the bag ended (see analysis.drop_reasons).
-    """
-    pairs = status_count(status, PAIRS)
-    if pairs is None:
-        return 0
-    after_pairing = sum(n for reason, n in status_drops(status).items() if reason_topic(reason) is None)
-    held = min(int(status.get("lookahead", "0")), max(pairs - (status_count(status, OUT) or 0), 0))
-    return pairs - outputs - after_pairing - held
-
-
 def soak(record: ReplayRecord, outputs: list[Output], namespace: str, status: dict[str, str]) -> Soak:
     """The run's figures over time, from what the player recorded."""
     t0 = record.started_ns
@@ -101,12 +95,17 @@ def soak(record: ReplayRecord, outputs: list[Output], namespace: str, status: di
     at_warm = after[0] if after else float("nan")
     latency = [((o.received_ns - t0) / 1e9, o.latency_s * 1e3) for o in outputs]
     drops = [((ns - t0) / 1e9, status_drops(s)) for ns, s in node_statuses(record, namespace)]
+    account = depth_account(status, TOPICS["depth"])
     result = Soak(
         loops=record.loops, frames=len(record.depth_stamps), outputs=len(outputs),
         warm_up_s=(warm - t0) / 1e9,
         resident_after_warm_up_mb=at_warm, resident_peak_mb=max(after, default=float("nan")),
         resident_final_mb=memory[-1][1] if memory else float("nan"),
-        growth_mb=max(after, default=float("nan")) - at_warm, unaccounted=unaccounted(status, len(outputs)),
+        growth_mb=max(after, default=float("nan")) - at_warm,
+        received=account and account.received, published=account and account.published,
+        dropped=account.dropped if account else {}, in_flight=account and account.in_flight,
+        unaccounted=account and account.unaccounted,
+        transport_lost=account and len(record.depth_stamps) - account.received,
         memory=memory, latency=latency, drops=drops,
     )  # fmt: skip
     end = max([t for t, _ in memory + latency] + [(record.finished_ns - t0) / 1e9])
@@ -130,7 +129,12 @@ def soak_lines(soak: Soak) -> list[str]:
         f"| peak after warm-up | {soak.resident_peak_mb:.1f} |",
         f"| at the end | {soak.resident_final_mb:.1f} |",
         f"| growth after warm-up | {soak.growth_mb:.1f} |", "",
-        f"Depth frames neither answered nor dropped with a reason: {soak.unaccounted}.", "",
+        "| depth frames | count |", "|---|---:|",
+        f"| sent | {soak.frames} |", f"| lost before the node (sent - received) | {soak.transport_lost} |",
+        f"| received by the node | {soak.received} |", f"| published by the node | {soak.published} |",
+        *[f"| dropped: {reason} | {n} |" for reason, n in sorted(soak.dropped.items())],
+        f"| in the node at the end (pairing queue, lookahead) | {soak.in_flight} |",
+        f"| **received but neither published nor dropped with a reason** | **{soak.unaccounted}** |", "",
         "| until (s) | outputs | latency p50 ms | latency p95 ms | resident MB | node drops so far |",
         "|---:|---:|---:|---:|---:|---:|",
     ]  # fmt: skip
