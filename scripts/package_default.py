@@ -5,7 +5,8 @@ window for speed (fewer temporal-difference terms per frame). Everything else in
 metadata (training configuration, per-epoch history) is kept, with a note saying why the window
 differs.
 
-    python scripts/package_default.py runs/c8-indoor/c8in-best.safetensors --window 2
+    python scripts/package_default.py runs/s8-f960/s8f-best.safetensors --window 2 --views 2 \
+        --out stdnet_ros/weights/default-x8.safetensors
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from stdnet_ros.model.checkpoint import DEFAULT_CHECKPOINT, load_model, read_checkpoint, save_checkpoint
+from stdnet_ros.model.checkpoint import load_model, read_checkpoint, save_checkpoint
 from stdnet_ros.model.views import VIEW_COUNTS
 
 
@@ -24,7 +25,9 @@ def main() -> None:
     parser.add_argument("--views", type=int, choices=VIEW_COUNTS,
                         help="self-ensemble views per frame (model.views; each costs one network run); "
                         "default: the source's")
-    parser.add_argument("--out", default=str(DEFAULT_CHECKPOINT))
+    parser.add_argument("--out", required=True,
+                        help="where to write it; the embedded files are stdnet_ros/weights/default-x<scale>"
+                        ".safetensors, one per scale, so the file to replace is named, never assumed")
     args = parser.parse_args()
     _, raw = read_checkpoint(args.checkpoint)
     model, meta = load_model(args.checkpoint)

@@ -12,7 +12,6 @@ from shared_data import requires_shared
 
 from stdnet_ros.model import STDNet
 from stdnet_ros.model.checkpoint import (
-    DEFAULT_CHECKPOINT,
     CheckpointError,
     add_head_guide,
     default_checkpoint,
@@ -165,15 +164,19 @@ def test_loaded_model_is_in_eval_mode_on_the_device(tmp_path: pathlib.Path) -> N
     assert np.isfinite(sum(p.sum().item() for p in model.parameters()))
 
 
-def test_the_embedded_defaults_are_one_file_per_scale_where_one_is_embedded() -> None:
-    """x4 has a file of its own (stage 10's M, with the head guide), x8 the shared file, x16 the
-    stage-3 weights; each serves its scale and the shared file refuses x16."""
+def test_the_embedded_defaults_are_one_file_per_scale() -> None:
+    """x4: stage 10's M (with the head guide, x4 only); x8: stage 8 (trained for x4 and x8, so it also
+    serves x4 when named); x16: the stage-3 weights. Each serves its scale and x8's file refuses x16."""
     stage3 = pathlib.Path(__file__).parents[1] / "training-state" / "c8in-stage3" / "c8in-best.safetensors"
     assert [default_checkpoint(s).name for s in (4, 8, 16)] == [
-        "default-x4.safetensors", "default.safetensors", "default-x16.safetensors"
+        "default-x4.safetensors", "default-x8.safetensors", "default-x16.safetensors"
     ]  # fmt: skip
-    assert default_checkpoint(None) == default_checkpoint(8) == DEFAULT_CHECKPOINT
+    assert all(default_checkpoint(s).is_file() for s in (4, 8, 16))
+    assert default_checkpoint(None) == default_checkpoint(8)  # the file trained for x4 and x8 alike
+    with pytest.raises(CheckpointError, match="no embedded default for x3"):
+        default_checkpoint(3)
     x4, meta4 = load_model(None, scale=4)
+    assert load_model(None, scale=8)[1].name == "default-x8" and meta4.name == "default-x4"
     assert meta4.head_guide and x4.head_guide and (meta4.window, meta4.views) == (2, 2)
     with pytest.raises(CheckpointError, match="trained for x4, but x8"):
         load_model(default_checkpoint(4), scale=8)
@@ -187,4 +190,4 @@ def test_the_embedded_defaults_are_one_file_per_scale_where_one_is_embedded() ->
             out = net(lr, guide)[0]
         assert out.shape[-2:] == guide.shape[-2:] and torch.isfinite(out).all()
     with pytest.raises(CheckpointError, match="trained for x4/x8, but x16"):
-        load_model(DEFAULT_CHECKPOINT, scale=16)
+        load_model(default_checkpoint(8), scale=16)

@@ -87,12 +87,12 @@ def test_indoor_scenes_seen_through_a_large_camera_train_and_a_wrong_preset_is_r
                  "--render", "256", *TINY]) == 0  # fmt: skip
     _, meta = read_checkpoint(tmp_path / "stdnet.safetensors")
     assert meta["extra"]["config"]["scene"] == "room@128+indoor" and meta["extra"]["config"]["render"] == 256
-    packaged = tmp_path / "default.safetensors"  # how the embedded default is made from a run
+    packaged = tmp_path / "default-x8.safetensors"  # how an embedded default is made from a run
     script = pathlib.Path(__file__).parents[1] / "scripts" / "package_default.py"
     subprocess.run([sys.executable, str(script), str(tmp_path / "stdnet-best.safetensors"), "--window", "2",
                     "--out", str(packaged)], check=True, capture_output=True)  # fmt: skip
     model, info = load_model(packaged, scale=8)
-    assert info.window == 2 and info.name == "default" and model.scale == 8
+    assert info.window == 2 and info.name == "default-x8" and model.scale == 8
     assert "3-frame" in read_checkpoint(packaged)[1]["extra"]["window_note"]
     for wrong in ("kitchen", "room+kitchen", "room@big"):
         with pytest.raises(ValueError, match="must be one of"):

@@ -39,7 +39,7 @@ HEAD_GUIDE_CHANNELS = 4  # RGB guide and base depth, at full size
 class PredictionHead(nn.Sequential):
     """``final_pred``: x4 enlargement to full size, then depth residual and confidence channels.
 
-    With ``guide_ch`` > 0 (an option of the embedded default, not the published network) the
+    With ``guide_ch`` > 0 (an option of the embedded x4 file, not the published network) the
     full-size convolution also sees the RGB guide and the base depth: everything before it works
     at a quarter of the size, so without them the head must place depth edges from ``ch``
     feature channels enlarged 4x.
