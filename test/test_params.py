@@ -29,6 +29,7 @@ def test_table_is_self_consistent() -> None:
         ("scale", 12, "one of (4, 8, 16)"),
         ("scale", 32, "[4, 16]"),
         ("device", "tpu", "one of"),
+        ("backend", "tensorrt", "one of ('auto', 'torch', 'openvino')"),
         ("window", "7", "must be int"),
         ("publish_confidence", 1, "must be bool"),
         ("slop", -0.1, "[0.0001"),

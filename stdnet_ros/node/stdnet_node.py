@@ -132,8 +132,7 @@ class StdnetNode(Node):
         self._camera_info: CameraInfo | None = None
         self._refused: str | None = None  # last size refusal, shown as ERROR in diagnostics
         self.get_logger().info(apply_threads(self.values["threads"]))  # before the precision is timed
-        self.model = load_network(self.values)
-        self.get_logger().info(f"precision {self.model.precision}: {self.model.precision_reason}")
+        self.model = load_network(self.values, self.get_logger().info)  # backend and precision: startup notes
         self.pipeline = build_pipeline(self.model, self.values)
         for note in self.pipeline.engine.startup:
             self.get_logger().info(note)
@@ -148,9 +147,9 @@ class StdnetNode(Node):
         status = TOPICS["status"] if FrameStatus else "/diagnostics only (stdnet_ros_msgs not built)"
         self.get_logger().info(
             f"ready: model {self._model_name()} x{self.model.meta.scale} on {self.model.device} "
-            f"({self.model.precision}), window {self.pipeline.engine.window}, {self.pipeline.engine.views} "
-            f"view(s), lookahead {self.values['lookahead']}, RGB from {self._rgb_topic}, "
-            f"frame status on {status}"
+            f"({self.model.backend.name} {self.model.precision}), window {self.pipeline.engine.window}, "
+            f"{self.pipeline.engine.views} view(s), lookahead {self.values['lookahead']}, "
+            f"RGB from {self._rgb_topic}, frame status on {status}"
         )
 
     # ---- wiring -------------------------------------------------------------------------------
@@ -341,6 +340,7 @@ class StdnetNode(Node):
         values = [
             ("model", self._model_name()), ("scale", str(self.model.meta.scale)),
             ("device", self.model.device), ("precision", self.model.precision),
+            ("backend", self.model.backend.name), ("threads", str(self.model.backend.threads)),
             ("window", str(self.pipeline.engine.window)), ("views", str(self.pipeline.engine.views)),
             ("lookahead", str(self.values["lookahead"])),
             ("inference queue", str(self.worker.waiting())),
@@ -369,11 +369,13 @@ class StdnetNode(Node):
                 return SetParametersResult(successful=False, reason=reason)
         applies = {BY_NAME[p.name].apply for p in params if p.name in BY_NAME}
         try:
-            model = load_network(new) if "model" in applies else self.model
+            model = load_network(new, self.get_logger().info) if "model" in applies else self.model
             pipeline = build_pipeline(model, new) if applies & {"model", "engine"} else None
         except Exception as err:  # a missing checkpoint, CUDA absent, ...: keep the running model
             return SetParametersResult(successful=False, reason=f"kept the running model: {err}")
         self.values = new
+        for note in model.backend.notes if model is not self.model else ():
+            self.get_logger().info(note)
         if pipeline is not None:
             self.worker.call_soon(lambda: self._install(model, pipeline))
         else:

@@ -55,9 +55,10 @@ class Backend(Protocol):
         """(fused feature, depth, confidence)."""
 
 
-def describe(backend: Backend) -> str:
-    """One line for the start-up log and the benchmark: what runs, in what, on how many threads."""
-    return f"backend {backend.name}, {backend.precision}, {backend.threads} thread(s)"
+def describe(backend: Backend, requested: str) -> str:
+    """The start-up log's line: what runs (and what was asked for), its threads, precision and why."""
+    return (f"backend {backend.name} ({requested}), {backend.threads} thread(s); "
+            f"precision {backend.precision}: {backend.precision_reason}")  # fmt: skip
 
 
 def window_seconds(model: STDNet, backend: Backend, size: tuple[int, int] = (320, 240)) -> float:
@@ -92,10 +93,11 @@ def openvino_unavailable(device: torch.device) -> str | None:
 
 def load_backend(requested: str, model: STDNet, device: torch.device, precision: str, *,
                  properties: dict | None = None,
-                 progress: Callable[[str], None] = log.info) -> Backend:  # fmt: skip
+                 progress: Callable[[str], None] | None = None) -> Backend:  # fmt: skip
     """The backend asked for, ready to run (compiled), its precision resolved (``auto`` too).
 
-    ``properties``: extra OpenVINO CPU properties. Any failure of OpenVINO falls back to torch.
+    ``properties``: extra OpenVINO CPU properties; ``progress`` gets the compilation's progress lines
+    (default: this module's log). Any failure of OpenVINO falls back to torch.
     """
     if requested not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {requested!r}")
@@ -108,7 +110,7 @@ def load_backend(requested: str, model: STDNet, device: torch.device, precision:
                 from stdnet_ros.streaming.backends import openvino_backend
 
                 threads = torch.get_num_threads()
-                backend = openvino_backend.load(model, precision, threads, properties, progress)
+                backend = openvino_backend.load(model, precision, threads, properties, progress or log.info)
             except Exception as err:  # an optional engine failing must leave a working node
                 why = f"failed ({type(err).__name__}: {str(err).strip().splitlines()[-1]})"
                 log.warning("openvino %s: falling back to torch", why)
@@ -118,5 +120,5 @@ def load_backend(requested: str, model: STDNet, device: torch.device, precision:
     if backend is None:
         choice = choose_precision(precision, device, model)
         backend = TorchBackend(model, device, choice.precision, choice.reason)
-    backend.notes = [*notes, f"{describe(backend)} ({requested}); precision: {backend.precision_reason}"]
+    backend.notes = [*notes, describe(backend, requested)]
     return backend

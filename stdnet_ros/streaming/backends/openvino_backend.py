@@ -217,7 +217,11 @@ def convert(model: STDNet, progress: Callable[[str], None]) -> list[tuple[tuple[
         warnings.simplefilter("ignore")  # tracer warnings about Python ints: shapes are checked in tests
         for key, module, example in pieces:
             inputs = [_dynamic(x) for x in example]
-            converted.append((key, ov.convert_model(module.eval(), example_input=example, input=inputs)))
+            # share_weights=False: the compiled pieces must not depend on torch's parameter storage,
+            # which the engine's channels_last conversion replaces.
+            ov_model = ov.convert_model(module.eval(), example_input=example, input=inputs,
+                                        share_weights=False)  # fmt: skip
+            converted.append((key, ov_model))
     progress(f"openvino {ov.get_version().split('-')[0]}: converted {len(converted)} pieces of the network "
              f"in {time.perf_counter() - began:.1f} s")  # fmt: skip
     try:
