@@ -147,7 +147,7 @@ class StdnetNode(Node):
         status = TOPICS["status"] if FrameStatus else "/diagnostics only (stdnet_ros_msgs not built)"
         self.get_logger().info(
             f"ready: model {self._model_name()} x{self.model.meta.scale} on {self.model.device} "
-            f"({self.model.backend.name} {self.model.precision}), window {self.pipeline.engine.window}, "
+            f"({self.model.precision}) with {self.model.backend.name}, window {self.pipeline.engine.window}, "
             f"{self.pipeline.engine.views} view(s), lookahead {self.values['lookahead']}, "
             f"RGB from {self._rgb_topic}, frame status on {status}"
         )
