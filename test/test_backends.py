@@ -16,6 +16,8 @@ import torch
 
 from stdnet_ros.bench.engine_bench import Case, random_stream
 from stdnet_ros.cli import bench
+from stdnet_ros.data.synthetic import generate_clip
+from stdnet_ros.evaluation.evaluator import Evaluator, ModelSpec
 from stdnet_ros.model.checkpoint import load_model
 from stdnet_ros.streaming.backends import load_backend
 from stdnet_ros.streaming.engine import StreamingEngine
@@ -79,3 +81,12 @@ def test_bench_times_each_backend_and_names_it_per_row(capsys: pytest.CaptureFix
         ("naive", "torch", 1), ("incremental", "torch", 1), ("incremental", "openvino", 1),
     ]  # fmt: skip
     assert summary["openvino"] and " openvino " in out[4]  # the table's backend column, third row
+
+
+def test_eval_names_the_backend_of_its_streaming_rows() -> None:
+    model, meta = load_model(None, scale=4)
+    spec = ModelSpec(model, meta.max_depth, "default", window=2, views=1)
+    clip = generate_clip(0, frames=3, height=48, width=64, scale=4)
+    evaluator = Evaluator(lambda scale: [clip], {4: spec}, baselines=[], progress=False, backend="openvino")
+    rows = evaluator.run([4])
+    assert [r.mode for r in rows] == ["offline T=2", "streaming W=2 L=0 openvino fp32"]
