@@ -98,13 +98,13 @@ def test_cli_with_checkpoint_on_synthetic(tiny_checkpoint: Path, capsys: pytest.
     code = main(["eval", "--data", "synthetic", "--synthetic-clips", "1", "--frames", "3",
                  "--size", "32", "64",
                  "--checkpoint", str(tiny_checkpoint), "--baselines", "bicubic", "--window", "2",
-                 "--json"])  # fmt: skip
+                 "--backend", "torch", "--json"])  # fmt: skip (another backend is named in the mode)
     rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["rows"]
     assert code == 0
     assert [r["mode"] for r in rows] == ["-", "offline T=2", "streaming W=2 L=0"]
     code = main(["eval", "--data", "synthetic", "--synthetic-clips", "1", "--frames", "3",
                  "--size", "32", "64", "--checkpoint", str(tiny_checkpoint), "--baselines", "--window", "2",
-                 "--views", "2", "--json"])  # fmt: skip
+                 "--views", "2", "--backend", "torch", "--json"])  # fmt: skip
     views = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["rows"]
     assert code == 0 and [r["mode"] for r in views] == ["offline T=2 V=2", "streaming W=2 L=0 V=2"]
     assert views[0]["rmse_cm"] != rows[1]["rmse_cm"]

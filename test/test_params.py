@@ -33,6 +33,7 @@ def test_table_is_self_consistent() -> None:
         ("depth_to_rgb", [0.1, 0, 0, 0, 0, 1.0], "7 numbers"),
         ("depth_to_rgb", "0 0 0 0 0 0 1", "must be list"),
         ("device", "tpu", "one of"),
+        ("backend", "tensorrt", "one of ('auto', 'torch', 'openvino')"),
         ("window", "7", "must be int"),
         ("publish_confidence", 1, "must be bool"),
         ("slop", -0.1, "[0.0001"),

@@ -61,7 +61,7 @@ def test_convert_then_replay_round_trip(bag: Path, tiny_checkpoint: Path, tmp_pa
                    for c, _, raw in reader.messages(connections=conns)]  # fmt: skip
     clip = open_bag(bag).read_clip()
     model, meta = load_model(str(tiny_checkpoint), None, "cpu")
-    engine = StreamingEngine(model, max_depth=meta.max_depth, window=7)
+    engine = StreamingEngine(model, max_depth=meta.max_depth, window=7, backend="auto")  # the node's default
     expected = predict_streaming(engine, clip)
     assert len(outputs) == summary["outputs"]
     for got, want in zip(outputs, expected, strict=False):  # 16UC1 out: whole millimetres

@@ -33,6 +33,7 @@ class Case:
     strategy: str = "incremental"
     threads: int = 0  # torch intra-op threads; 0 = leave as set
     views: int = 1  # self-ensemble views (model.views): each one network evaluation per frame
+    backend: str = "torch"  # streaming.backends: torch, openvino or auto (the row says what ran)
 
 
 def random_stream(case: Case, frames: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray, float]]:
@@ -58,6 +59,7 @@ def _engine(model: STDNet, case: Case, device: str) -> StreamingEngine:
         precision=case.precision,
         strategy=case.strategy,
         views=case.views,
+        backend=case.backend,
     )
 
 
@@ -68,7 +70,8 @@ def _sync(device: torch.device) -> None:
 
 def time_case(model: STDNet, case: Case, device: str = "cpu", timed: int = 10) -> dict:
     """Steady-state latency per frame (L = 0: push to output): the window is filled and
-    WARM_FRAMES more pushed, then ``timed`` frames are timed; median and 90th percentile."""
+    WARM_FRAMES more pushed, then ``timed`` frames are timed; median and 90th percentile.
+    The backend is loaded (compiled) with the case's threads before anything is timed."""
     if case.threads:
         torch.set_num_threads(case.threads)
     model.scale = case.scale
@@ -91,7 +94,8 @@ def time_case(model: STDNet, case: Case, device: str = "cpu", timed: int = 10) -
         **asdict(case),
         "precision": engine.precision,
         "precision_reason": engine.precision_reason,
-        "threads": torch.get_num_threads(),
+        "backend": engine.backend.name,
+        "threads": engine.backend.threads,
         "device": str(engine.device),
         "timed_frames": len(times),
         "ms_per_frame": ms,
@@ -104,10 +108,10 @@ def time_case(model: STDNet, case: Case, device: str = "cpu", timed: int = 10) -
 def flops_per_frame(model: STDNet, case: Case) -> float:
     """FLOPs of one steady-state push (convolutions and the deformable convs' matrix products).
 
-    Counted on the CPU in fp32 whatever the case's precision: the count does not depend on
-    it, and fp16 does not run on a CPU.
+    Counted on the CPU in fp32 by torch whatever the case's precision and backend: the count does
+    not depend on them, and fp16 does not run on a CPU.
     """
-    case = replace(case, precision="fp32")
+    case = replace(case, precision="fp32", backend="torch")  # the counter sees torch's operations only
     model.scale = case.scale
     engine = _engine(model, case, "cpu")
     stream = random_stream(case, case.window + 1)

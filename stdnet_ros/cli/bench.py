@@ -1,7 +1,8 @@
-"""``stdnet-ros bench``: engine speed (naive vs incremental), exactness, FLOPs and device peak.
+"""``stdnet-ros bench``: engine speed (naive vs incremental, per backend), exactness, FLOPs and device peak.
 
 The table and the JSON name the machine (CPU model and the flags its kernels use, the GPU),
-since a figure means little without it.
+since a figure means little without it. The naive strategy is the torch reference: its rows
+run on torch whatever ``--backends`` says.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from stdnet_ros.bench.engine_bench import (
 from stdnet_ros.model import STDNet
 from stdnet_ros.model.checkpoint import load_model
 from stdnet_ros.model.views import VIEW_COUNTS
+from stdnet_ros.streaming.backends import BACKENDS
 from stdnet_ros.streaming.engine import resolve_device
 from stdnet_ros.streaming.runtime import cpu_info
 
@@ -44,8 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lookaheads", nargs="+", type=int, default=[0])
     p.add_argument("--precisions", nargs="+", default=["fp32"], help="fp32, bf16, fp16 (CUDA), auto")
     p.add_argument("--strategies", nargs="+", default=["naive", "incremental"])
+    p.add_argument("--backends", nargs="+", default=["auto"], choices=BACKENDS,
+                   help="inference backends to time (auto: OpenVINO on a CPU where installed, else torch)")
     p.add_argument("--threads", nargs="+", type=int, default=[0],
-                   help="torch intra-op thread counts to time (0 = as torch set it)")  # fmt: skip
+                   help="inference thread counts to time, torch's and OpenVINO's (0 = as torch set it)")
     p.add_argument("--timed", type=int, default=10, help="steady-state frames timed per case (median, p90)")
     p.add_argument("--device", default="auto")
     p.add_argument("--flops", action="store_true", help="count FLOPs per frame and the fraction of peak")
@@ -73,6 +77,12 @@ def machine(device: torch.device) -> dict:
     info = cpu_info()
     out = {"cpu": info.model, "cpu_flags": list(info.flags), "cpu_cores": info.cores}
     out["torch"] = torch.__version__
+    try:
+        import openvino
+
+        out["openvino"] = openvino.get_version().split("-")[0]
+    except ImportError:
+        pass
     if device.type == "cuda":
         out["gpu"] = torch.cuda.get_device_name(device)
     return out
@@ -83,7 +93,8 @@ def add_flops(model: STDNet, rows: list[dict], device: torch.device) -> dict[str
     peaks: dict[str, float] = {}
     counts: dict[tuple, float] = {}
     for row in rows:
-        case = replace(Case(**{k: row[k] for k in Case.__annotations__}), precision="fp32", threads=0)
+        row_case = Case(**{k: row[k] for k in Case.__annotations__})
+        case = replace(row_case, precision="fp32", threads=0, backend="torch")
         if astuple(case) not in counts:
             counts[astuple(case)] = flops_per_frame(model, case) / 1e9
         if row["precision"] not in peaks:
@@ -96,14 +107,15 @@ def add_flops(model: STDNet, rows: list[dict], device: torch.device) -> dict[str
 def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model, name, window, view_counts = _model(args)
-    cases = [
-        Case(int(size.split("x")[0]), int(size.split("x")[1]), scale, window, la, prec, strat, threads, views)
-        for size, scale, la, prec, strat, threads, views in itertools.product(
-            args.sizes, args.scales, args.lookaheads, args.precisions, args.strategies, args.threads,
-            view_counts,
-        )
+    grid = itertools.product(args.sizes, args.scales, args.lookaheads, args.precisions, args.strategies,
+                             args.threads, view_counts, args.backends)  # fmt: skip
+    every = [
+        Case(int(size.split("x")[0]), int(size.split("x")[1]), scale, window, la, prec, strat, threads, views,
+             "torch" if strat == "naive" else backend)  # the naive rows are torch's, whatever the backends
+        for size, scale, la, prec, strat, threads, views, backend in grid
         if not (prec == "fp16" and device.type == "cpu")
-    ]
+    ]  # fmt: skip
+    cases = list({astuple(case): case for case in every}.values())
     threads_before = torch.get_num_threads()
     try:
         rows = [
@@ -141,15 +153,16 @@ def run(args: argparse.Namespace) -> int:
 def print_table(summary: dict, flops: bool) -> None:
     flags = " ".join(summary["cpu_flags"]) or "no avx2/avx512/amx"
     gpu = f", {summary['gpu']}" if "gpu" in summary else ""
+    openvino = f", openvino {summary['openvino']}" if "openvino" in summary else ""
     print(f"{summary['model']} on {summary['device']}: {summary['cpu']} ({summary['cpu_cores']} cores; "
-          f"{flags}){gpu}, torch {summary['torch']}")  # fmt: skip
-    print(f"{'size':>9} {'x':>3} {'W':>2} {'V':>2} {'L':>2} {'prec':>5} {'thr':>3} {'strategy':>12} "
-          f"{'ms/frame':>9} {'p90 ms':>8} {'fps':>7}"
+          f"{flags}){gpu}, torch {summary['torch']}{openvino}")  # fmt: skip
+    print(f"{'size':>9} {'x':>3} {'W':>2} {'V':>2} {'L':>2} {'backend':>8} {'prec':>5} {'thr':>3} "
+          f"{'strategy':>12} {'ms/frame':>9} {'p90 ms':>8} {'fps':>7}"
           + (f" {'GFLOP':>7} {'of peak':>7}" if flops else ""))  # fmt: skip
     for r in summary["rows"]:
         line = (
             f"{r['width']}x{r['height']:<5} {r['scale']:>3} {r['window']:>2} {r['views']:>2} "
-            f"{r['lookahead']:>2} "
+            f"{r['lookahead']:>2} {r['backend']:>8} "
             f"{r['precision']:>5} {r['threads']:>3} {r['strategy']:>12} {r['ms_per_frame']:>9.1f} "
             f"{r['ms_p90']:>8.1f} {r['fps']:>7.2f}"
         )

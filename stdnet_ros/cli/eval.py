@@ -17,6 +17,7 @@ from stdnet_ros.evaluation.evaluator import Evaluator, ModelSpec, format_table
 from stdnet_ros.model.checkpoint import CheckpointError, load_model
 from stdnet_ros.model.stdnet import SCALES
 from stdnet_ros.model.views import VIEW_COUNTS
+from stdnet_ros.streaming.backends import BACKENDS
 from stdnet_ros.streaming.engine import resolve_device
 
 log = logging.getLogger("stdnet_ros.eval")
@@ -47,6 +48,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--frames", type=int, default=None, help="use only the first N frames of each clip")
     parser.add_argument("--baselines", nargs="*", default=list(BASELINES), choices=list(BASELINES))
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto")
+    parser.add_argument("--backend", default="auto", choices=BACKENDS,
+                        help="streaming backend (auto: OpenVINO on a CPU where installed, else torch)")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16", "auto"),
+                        help="streaming precision (offline runs fp32)")
     parser.add_argument("--synthetic-clips", type=int, default=4, help="with --data synthetic: clip count")
     parser.add_argument("--size", type=int, nargs=2, default=[256, 320], metavar=("H", "W"),
                         help="with --data synthetic: frame size")
@@ -106,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         models, missing = load_models(args)
         evaluator = Evaluator(clip_source(args), models, window=args.window, lookahead=args.lookahead,
                               chunk=args.chunk, views=args.views, baselines=args.baselines,
-                              device=args.device)  # fmt: skip
+                              device=args.device, backend=args.backend, precision=args.precision)  # fmt: skip
         rows = evaluator.run(args.scales)
     except (CheckpointError, FileNotFoundError, ValueError) as err:
         print(f"stdnet-ros eval: error: {err}", file=sys.stderr)
@@ -117,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         config = {"data": args.data, "scales": args.scales, "window": args.window, "views": args.views,
                   "lookahead": args.lookahead, "chunk": args.chunk, "frames": args.frames,
-                  "device": args.device}  # fmt: skip
+                  "device": args.device, "backend": args.backend, "precision": args.precision}  # fmt: skip
         missing_json = {str(k): v for k, v in missing.items()}
         print(json.dumps({"config": config, "rows": [r.as_dict() for r in rows], "missing": missing_json}))
     return 0

@@ -27,6 +27,7 @@ from stdnet_ros.evaluation.baselines import BASELINES, upsample
 from stdnet_ros.evaluation.metrics import ClipMetrics, ClipScore, mean_scores
 from stdnet_ros.model import STDNet
 from stdnet_ros.model.views import predict_views
+from stdnet_ros.streaming.backends import load_backend
 from stdnet_ros.streaming.engine import StreamingEngine
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,8 @@ class Evaluator:
         baselines: Iterable[str] = tuple(BASELINES),
         device: str = "cpu",
         progress: bool = True,
+        backend: str = "torch",  # streaming only (streaming.backends); offline is torch's
+        precision: str = "fp32",  # streaming only
     ) -> None:
         self.clips = clips
         self.models = models
@@ -118,6 +121,7 @@ class Evaluator:
         self.baselines = list(baselines)
         self.device = device
         self.progress = progress
+        self.backend, self.precision = backend, precision
 
     def _methods(self, scale: int) -> list[tuple[str, str, Callable[[Clip], list[np.ndarray]]]]:
         """(method, mode, clip -> per-frame predictions) for one scale."""
@@ -132,17 +136,21 @@ class Evaluator:
             chunk = window if self.chunk is None else self.chunk
             views = self.views or spec.views
             tag = f" V={views}" if views > 1 else ""
+            # Loaded (compiled) once for all clips; named in the mode unless it is torch in fp32.
+            backend = load_backend(self.backend, model, torch.device(self.device), self.precision)
+            runs = "" if (backend.name, backend.precision) == ("torch", "fp32") else \
+                f" {backend.name} {backend.precision}"  # fmt: skip
 
             def offline(clip: Clip) -> list[np.ndarray]:
                 return predict_offline(model, clip, spec.max_depth, chunk or len(clip), self.device, views)
 
             def streaming(clip: Clip) -> list[np.ndarray]:
                 engine = StreamingEngine(model, max_depth=spec.max_depth, window=window, views=views,
-                                         lookahead=self.lookahead, device=self.device)
+                                         lookahead=self.lookahead, device=self.device, backend=backend)
                 return predict_streaming(engine, clip)
 
             methods.append((spec.name, f"offline T={chunk or 'all'}{tag}", offline))
-            methods.append((spec.name, f"streaming W={window} L={self.lookahead}{tag}", streaming))
+            methods.append((spec.name, f"streaming W={window} L={self.lookahead}{tag}{runs}", streaming))
         return methods  # fmt: skip
 
     def run(self, scales: Iterable[int]) -> list[Row]:

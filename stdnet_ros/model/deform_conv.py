@@ -75,10 +75,11 @@ def bilinear_sample(x: torch.Tensor, py: torch.Tensor, px: torch.Tensor) -> torc
         return bilinear_gather(x, py, px)
     k, ho, wo = py.shape[1:]
     work = torch.promote_types(x.dtype, torch.float32)
-    grid = torch.stack([px * (2.0 / (w - 1)) - 1.0, py * (2.0 / (h - 1)) - 1.0], dim=-1)
-    out = F.grid_sample(
-        x.to(work), grid.to(work).view(n, k * ho, wo, 2), "bilinear", "zeros", align_corners=True
-    )
+    # (x, y) pairs last, as grid_sample reads them, by transposing the two planes: the same values
+    # as stacking on the last axis, which OpenVINO runs as a reference concat, 5-10x slower.
+    planes = torch.stack([px * (2.0 / (w - 1)) - 1.0, py * (2.0 / (h - 1)) - 1.0], dim=1)
+    grid = planes.to(work).reshape(n, 2, k * ho, wo).permute(0, 2, 3, 1).contiguous()
+    out = F.grid_sample(x.to(work), grid, "bilinear", "zeros", align_corners=True)
     return out.to(x.dtype).reshape(n, c, k, ho, wo)
 
 

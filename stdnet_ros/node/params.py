@@ -24,6 +24,7 @@ from stdnet_ros.geometry.pointcloud import FIELDS
 from stdnet_ros.geometry.pose import pose_problem
 from stdnet_ros.model.stdnet import SCALES
 from stdnet_ros.model.views import VIEW_COUNTS
+from stdnet_ros.streaming.backends import BACKENDS
 
 # Node-relative topic names (a contract: launch remappings, the replay tools and users rely on them).
 TOPICS = {
@@ -71,8 +72,11 @@ PARAMS: tuple[Param, ...] = (
     Param("precision", "auto", "Inference precision: auto (fp16 on CUDA; on a CPU bf16 where native and "
           "measured faster at start, else fp32), fp16, bf16, fp32", apply="model",
           choices=("auto", "fp16", "bf16", "fp32")),
-    Param("threads", 0, "torch intra-op threads; 0 = usable cores - 1, at least 1 (DDS keeps a core)",
-          apply="read_only", low=0, high=1024, step=1),
+    Param("backend", "auto", "Inference backend: auto (OpenVINO on a CPU where installed, torch on CUDA), "
+          "torch or openvino; one that fails to load falls back to torch (logged)", apply="model",
+          choices=BACKENDS),
+    Param("threads", 0, "Inference threads (torch intra-op and OpenVINO's); 0 = usable cores - 1, at least 1 "
+          "(DDS keeps a core)", apply="read_only", low=0, high=1024, step=1),
     Param("slop", 0.02, "ApproximateTime pairing: max |RGB stamp - depth stamp| in seconds (strict)",
           low=0.0001, high=10.0),
     Param("pair_queue_size", 10, "ApproximateTime pairing: messages kept per input awaiting a partner",

@@ -12,6 +12,7 @@ stamps, frame_id and timings the node publishes.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +21,8 @@ import numpy as np
 from stdnet_ros.model.checkpoint import CheckpointMeta, load_model
 from stdnet_ros.model.stdnet import STDNet
 from stdnet_ros.node.camera_pair import Prepared
+from stdnet_ros.streaming.backends import Backend, load_backend
 from stdnet_ros.streaming.engine import StreamingEngine, resolve_device
-from stdnet_ros.streaming.runtime import choose_precision
 
 
 @dataclass
@@ -63,24 +64,28 @@ class FrameResult:
 
 @dataclass
 class LoadedModel:
-    """The loaded network with the settings it was loaded for."""
+    """The loaded network with the settings it was loaded for, and the backend that runs it."""
 
     net: STDNet
     meta: CheckpointMeta
     device: str
-    precision: str
-    precision_reason: str
+    backend: Backend
+
+    @property
+    def precision(self) -> str:
+        return self.backend.precision
 
 
-def load_network(values: dict[str, Any]) -> LoadedModel:
+def load_network(values: dict[str, Any], progress: Callable[[str], None] | None = None) -> LoadedModel:
     """Load the model the parameters ask for (raises with a clear message if it cannot).
 
-    ``precision: auto`` is resolved here, once per model (it may time the model), not per engine.
+    The backend is loaded (compiled) and ``precision: auto`` resolved here, once per model (both may
+    take seconds), not per engine; ``progress`` receives the compilation's progress lines.
     """
     device = resolve_device(values["device"])
     net, meta = load_model(values["checkpoint"] or None, scale=values["scale"], device=str(device))
-    choice = choose_precision(values["precision"], device, net)
-    return LoadedModel(net, meta, str(device), choice.precision, choice.reason)
+    backend = load_backend(values["backend"], net, device, values["precision"], progress=progress)
+    return LoadedModel(net, meta, str(device), backend)
 
 
 def build_pipeline(model: LoadedModel, values: dict[str, Any]) -> FramePipeline:
@@ -89,7 +94,7 @@ def build_pipeline(model: LoadedModel, values: dict[str, Any]) -> FramePipeline:
         model.net, max_depth=values["max_depth"] or float(model.meta.max_depth),
         window=values["window"] or model.meta.window, views=values["views"] or model.meta.views,
         lookahead=values["lookahead"], device=model.device, precision=model.precision,
-        max_gap_s=values["max_gap_s"],
+        max_gap_s=values["max_gap_s"], backend=model.backend,
     )
     return FramePipeline(engine)
 

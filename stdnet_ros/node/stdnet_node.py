@@ -351,8 +351,7 @@ class StdnetNode(Node):
 
     def _load(self, values: dict[str, Any]) -> None:
         """Load the model ``values`` ask for and a fresh engine around it (start-up, or scale auto)."""
-        self.model = load_network(values)
-        self.get_logger().info(f"precision {self.model.precision}: {self.model.precision_reason}")
+        self.model = load_network(values, self.get_logger().info)  # backend and precision: start-up notes
         self.pipeline = build_pipeline(self.model, {**values, **self._cuts})
         for note in self.pipeline.engine.startup:
             self.get_logger().info(note)
@@ -361,8 +360,8 @@ class StdnetNode(Node):
     def _describe_model(self) -> str:
         engine = self.pipeline.engine
         return (f"model {self._model_name()} x{self.model.meta.scale} on {self.model.device} "
-                f"({self.model.precision}), window {engine.window}, {engine.views} view(s), "
-                f"lookahead {engine.lookahead}")
+                f"({self.model.precision}) with {self.model.backend.name}, window {engine.window}, "
+                f"{engine.views} view(s), lookahead {engine.lookahead}")
 
     def _lookup_pose(self, rgb_frame: str, depth_frame: str) -> Pose:
         """tf2's latest transform from the depth frame into the RGB frame (on the worker thread)."""
@@ -473,6 +472,8 @@ class StdnetNode(Node):
             ("device", model.device if model else ""), ("precision", model.precision if model else ""),
             ("window", str(self.pipeline.engine.window) if model else ""),
             ("views", str(self.pipeline.engine.views) if model else ""),
+            ("backend", model.backend.name if model else ""),
+            ("threads", str(model.backend.threads) if model else ""),
             ("lookahead", str(self.values["lookahead"])),
             ("registration", self.values["registration"]),
             ("inference queue", str(self.worker.waiting())),
@@ -507,13 +508,15 @@ class StdnetNode(Node):
         changed = {p.name for p in params}
         try:
             camera_pair = CameraPair(new, self._lookup_pose) if changed & set(SETTINGS) else self.camera_pair
-            model = load_network(new) if "model" in applies and new["scale"] else self.model
-            if "model" in applies and not new["scale"]:
-                model = None  # scale auto: chosen again from the next camera_infos
+            model = self.model
+            if "model" in applies:  # scale auto (0): chosen again from the next camera_infos
+                model = load_network(new, self.get_logger().info) if new["scale"] else None
             pipeline = build_pipeline(model, new) if rebuild and model is not None else None
         except Exception as err:  # a missing checkpoint, CUDA absent, ...: keep the running model
             return SetParametersResult(successful=False, reason=f"kept the running model: {err}")
         self.values = new
+        for note in model.backend.notes if model is not None and model is not self.model else ():
+            self.get_logger().info(note)
         if rebuild:
             self.worker.call_soon(lambda: self._install(model, pipeline, camera_pair))
         elif camera_pair is not self.camera_pair:

@@ -21,11 +21,11 @@ import torch
 from stdnet_ros.depth import RGB_FULL_SCALE, invalid_output, network_depth, output_support, valid_mask
 from stdnet_ros.model import STDNet
 from stdnet_ros.model.deform_conv import probe_fast_path
-from stdnet_ros.streaming.runtime import autocast, choose_precision
+from stdnet_ros.streaming.backends import Backend, load_backend
 from stdnet_ros.streaming.windows import FrameInputs, IncrementalWindow, NaiveWindow, ViewEnsemble
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-STRATEGIES = {"incremental": IncrementalWindow, "naive": NaiveWindow}
+STRATEGIES = ("incremental", "naive")
 AGREEMENT_SCALE = 0.01  # normalised depth difference at which the two hourglasses' agreement halves
 
 
@@ -67,7 +67,10 @@ class StreamingEngine:
         max_gap_s: float = 1.0,
         strategy: str = "incremental",
         views: int = 1,
+        backend: str | Backend = "torch",
     ) -> None:
+        """``backend``: a name for :func:`load_backend` (which then resolves ``precision``), or a
+        backend already loaded (a node keeps one per model), whose precision then applies."""
         if window < 1:
             raise ValueError(f"window must be >= 1, got {window}")
         if not 0 <= lookahead < window:
@@ -76,14 +79,21 @@ class StreamingEngine:
             raise ValueError(f"precision must be auto or one of {sorted(PRECISIONS)}, got {precision!r}")
         if max_depth <= 0:
             raise ValueError(f"max_depth must be positive, got {max_depth}")
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
         self.device = resolve_device(device)
         if precision == "fp16" and self.device.type == "cpu":
             raise ValueError("fp16 needs a CUDA device; use fp32 or bf16 on a CPU")
         # channels_last: 1.3-2x faster convolutions on AVX-512 CPUs and tensor-core GPUs alike.
         self.model = model.to(self.device, memory_format=torch.channels_last).eval()
-        choice = choose_precision(precision, self.device, self.model)
-        self.precision, self.precision_reason = choice.precision, choice.reason
-        self.startup = [probe_fast_path(self.device)]  # what was decided at start, for the caller's log
+        if isinstance(backend, str):
+            backend = load_backend(backend, self.model, self.device, precision)
+        if strategy == "naive" and backend.name != "torch":
+            raise ValueError(f"the naive strategy is the torch reference, not for backend {backend.name}")
+        self.backend = backend
+        self.precision, self.precision_reason = backend.precision, backend.precision_reason
+        # What was decided at start, for the caller's log.
+        self.startup = [probe_fast_path(self.device), *backend.notes]
         if self.device.type == "cuda":
             # Batch sizes take a few values (window filling, steady state, after a reset); cuDNN's
             # autotuner picks each shape's fastest kernels once, in the first frames.
@@ -95,8 +105,11 @@ class StreamingEngine:
         self.max_gap_s = max_gap_s
         self.strategy = strategy
         self.views = views  # self-ensemble views (model.views): each costs one network evaluation
-        window_of = STRATEGIES[strategy]
-        self.windowed = window_of(self.model) if views == 1 else ViewEnsemble(window_of, self.model, views)
+
+        def window_of() -> NaiveWindow | IncrementalWindow:
+            return NaiveWindow(self.model) if strategy == "naive" else IncrementalWindow(self.backend)
+
+        self.windowed = window_of() if views == 1 else ViewEnsemble(window_of, views)
         self.pending: deque[_Pending] = deque()
         self.first = 0  # id of the first frame since the last reset
         self.next_id = 0
@@ -175,7 +188,7 @@ class StreamingEngine:
         start = max(self.first, end - self.window + 1)
         pending = self.pending.popleft()
         began = time.perf_counter()
-        with torch.inference_mode(), autocast(self.device, self.precision):
+        with torch.inference_mode(), self.backend.context():
             pred = self.windowed.predict(t, start, end)
             self.windowed.evict(start, end)
             depth = pred.depth.float()[0, 0] * self.max_depth

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -29,6 +30,9 @@ from stdnet_ros.model.propagation import BRANCHES, combine, diff_key, neighbours
 from stdnet_ros.model.sdm import Steering
 from stdnet_ros.model.stdnet import STDNet, fuse, temporal_difference
 from stdnet_ros.model.views import turned_back_mean, views
+
+if TYPE_CHECKING:
+    from stdnet_ros.streaming.backends import Backend
 
 # Reach (left, right) accumulated over an hourglass after each branch, and at its decoder.
 BRANCH_REACH = ((0, 2), (2, 2), (2, 4), (4, 4))
@@ -87,9 +91,12 @@ def _add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
 
 @dataclass
 class IncrementalWindow:
-    """Exactly NaiveWindow's outputs, reusing every value whose effective window is unchanged."""
+    """Exactly NaiveWindow's outputs, reusing every value whose effective window is unchanged.
 
-    model: STDNet
+    The network's pieces are evaluated by ``backend`` (streaming.backends): the bookkeeping here is
+    the same whatever computes them."""
+
+    backend: Backend
     frames: dict[int, FrameInputs] = field(default_factory=dict)
     static: dict[tuple, object] = field(default_factory=dict)  # per-frame, window-free values
     memo: dict[tuple, torch.Tensor | tuple] = field(default_factory=dict)  # window-dependent values
@@ -138,25 +145,21 @@ class IncrementalWindow:
         todo = [f for f in frames if self.key(hg, "S", f, start, end) not in self.memo]
         if not todo:
             return
-        model = self.model
         lr_up = torch.cat([self.frames[f].lr_up for f in todo])
         if hg == "hg_1":
-            enc = model.encode(hg, lr_up, torch.cat([self.frames[f].guide for f in todo]))
+            enc = self.backend.encode(hg, lr_up, torch.cat([self.frames[f].guide for f in todo]))
         else:
             steering = Steering.cat([self._steering(f) for f in todo])
             decoded = [self.memo[self.key("hg_1", "dec", f, start, end)] for f in todo]
             guide = torch.cat([torch.cat([d, c], 1) for _, d, c in decoded])
-            enc = model.encode(hg, lr_up, guide, torch.cat([fused for fused, _, _ in decoded]), steering)
+            extra = torch.cat([fused for fused, _, _ in decoded])
+            enc = self.backend.encode(hg, lr_up, guide, extra, steering)
         for k, f in enumerate(todo):
-            self.memo[self.key(hg, "S", f, start, end)] = (
-                enc.spatial[k : k + 1],
-                enc.guide[k : k + 1],
-                enc.att[k : k + 1],
-            )
+            self.memo[self.key(hg, "S", f, start, end)] = tuple(v[k : k + 1] for v in enc)  # S, R, A
 
     def _steering(self, f: int) -> Steering:
         if ("steer", f) not in self.static:
-            self.static["steer", f] = self.model.steer("hg_2", self.frames[f].lr_up)
+            self.static["steer", f] = self.backend.steer("hg_2", self.frames[f].lr_up)
         return self.static["steer", f]
 
     def _value(self, hg: str, level: int | str, f: int, start: int, end: int) -> torch.Tensor:
@@ -181,7 +184,9 @@ class IncrementalWindow:
         if pairs:
             s = {f: self.memo[self.key(hg, "S", f, start, end)] for pair in pairs for f in pair}
             keys = [diff_key(i, j) for i, j in pairs]
-            out = self.model.tdm(hg, branch)(
+            out = self.backend.tdm(
+                hg,
+                branch,
                 torch.cat([self._value(hg, prev, i, start, end) for i, _ in pairs]),
                 torch.cat([self._value(hg, prev, j, start, end) for _, j in pairs]),
                 torch.cat([temporal_difference(s[k][0], s[k + gap][0]) for k, gap in keys]),
@@ -205,7 +210,7 @@ class IncrementalWindow:
         feats = [torch.cat([self._value(hg, level, f, start, end) for f in todo]) for level in levels]
         base = torch.cat([self.frames[f].base for f in todo])
         rgb = torch.cat([self.frames[f].guide for f in todo])
-        fused, depth, conf = self.model.decode(hg, feats, base, rgb)
+        fused, depth, conf = self.backend.decode(hg, feats, base, rgb)
         for k, f in enumerate(todo):
             self.memo[self.key(hg, "dec", f, start, end)] = (
                 fused[k : k + 1],
@@ -242,10 +247,9 @@ class ViewEnsemble:
     and the prediction is the views' outputs turned back and averaged; each window keeps its own
     memo, so every view stays exact and incremental."""
 
-    def __init__(self, strategy: Callable[[STDNet], NaiveWindow | IncrementalWindow], model: STDNet,
-                 count: int) -> None:  # fmt: skip
+    def __init__(self, window_of: Callable[[], NaiveWindow | IncrementalWindow], count: int) -> None:
         self.views = views(count)
-        self.windows = [strategy(model) for _ in self.views]
+        self.windows = [window_of() for _ in self.views]
 
     def add(self, f: int, inputs: FrameInputs) -> None:
         for view, window in zip(self.views, self.windows, strict=True):

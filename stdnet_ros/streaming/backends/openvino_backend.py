@@ -1,0 +1,281 @@
+"""The network's pieces compiled by OpenVINO for the CPU.
+
+Each piece the incremental window calls (hg_1's encoder, hg_2's depth steering and encoder,
+the eight TDM branches, the two decoders) is converted from the torch module itself
+(``ov.convert_model``, no ONNX) with dynamic batch and spatial dimensions, so one compiled
+model serves every batch size the window uses, both orientations of the self-ensemble views
+and any frame size; the CPU plugin prepares its kernels for a new shape on first use and
+keeps them. Everything is converted and compiled once at start-up; both steps are cached
+(:func:`cache_dir`: the converted pieces, keyed by the weights and the code, and OpenVINO's
+compiled blobs), so only the first start with a model pays the conversion (~2 s a piece).
+
+Tensors cross without copies where the layout allows: inputs are shared with OpenVINO
+(``share_inputs``), and outputs are written into torch tensors allocated for them, whose
+shapes are learnt at the first call with each input shape. The guided-filter base and the
+small per-frame glue (differences, sums, the fusion softmax) stay in torch: the base's float64
+running sums have no OpenVINO CPU equivalent (it runs float64 as float32).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+
+import openvino as ov
+import torch
+from torch import nn
+
+from stdnet_ros import model as model_package
+from stdnet_ros.model.propagation import BRANCHES
+from stdnet_ros.model.sdm import Steering
+from stdnet_ros.model.stdnet import STDNet
+from stdnet_ros.streaming.backends.torch_backend import Features
+from stdnet_ros.streaming.runtime import choose_precision
+
+log = logging.getLogger(__name__)
+OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}
+MODEL_SETTINGS = ("scale", "mid_channels", "head_channels", "base", "guided_radius_x", "guided_eps",
+                  "head_guide")  # fmt: skip
+EXAMPLE_SIZE = (16, 20)  # working-size (h, w) of the tracing examples: small, even, not square
+
+
+def cache_dir() -> Path:
+    """Where OpenVINO keeps compiled pieces between starts ($XDG_CACHE_HOME or ~/.cache)."""
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "stdnet_ros" / "openvino"
+
+
+class _Encode1(nn.Module):
+    """hg_1: depth steering, guide encoder and SDM of a batch of frames -> (S, R, A)."""
+
+    def __init__(self, model: STDNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, lr_up: torch.Tensor, guide: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        enc = self.model.encode("hg_1", lr_up, guide)
+        return enc.spatial, enc.guide, enc.att
+
+
+class _Steer2(nn.Module):
+    """hg_2's depth-only half, window-free and so computed once per frame."""
+
+    def __init__(self, model: STDNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, lr_up: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        s = self.model.steer("hg_2", lr_up)
+        return s.feat, s.att, s.sigma, s.kernels
+
+
+class _Encode2(nn.Module):
+    """hg_2 from its steering and hg_1's decoded frame -> (S, R); A is the steering's."""
+
+    def __init__(self, model: STDNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, guide: torch.Tensor, extra: torch.Tensor, feat: torch.Tensor, att: torch.Tensor,
+                sigma: torch.Tensor, kernels: torch.Tensor) -> tuple[torch.Tensor, ...]:  # fmt: skip
+        enc = self.model.encode("hg_2", feat, guide, extra, Steering(feat, att, sigma, kernels))
+        return enc.spatial, enc.guide
+
+
+class _Decode(nn.Module):
+    def __init__(self, model: STDNet, hg: str) -> None:
+        super().__init__()
+        self.model, self.hg = model, hg
+
+    def forward(self, s: torch.Tensor, b1: torch.Tensor, f1: torch.Tensor, b2: torch.Tensor, f2: torch.Tensor,
+                base: torch.Tensor, rgb: torch.Tensor) -> tuple[torch.Tensor, ...]:  # fmt: skip
+        return self.model.decode(self.hg, [s, b1, f1, b2, f2], base, rgb)
+
+
+def _pieces(model: STDNet) -> list[tuple[tuple[str, ...], nn.Module, tuple[torch.Tensor, ...]]]:
+    """(key, module, example inputs) of every piece, examples made by the torch pieces themselves."""
+    g = torch.Generator().manual_seed(0)
+    h, w = EXAMPLE_SIZE
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=g)
+
+    lr_up, guide, base = rand(1, 1, h, w), rand(1, 3, 4 * h, 4 * w), rand(1, 1, 4 * h, 4 * w)
+    with torch.no_grad():
+        spatial, guide_feat, att = _Encode1(model)(lr_up, guide)
+        steering = _Steer2(model)(lr_up)
+        fused, depth, conf = _Decode(model, "hg_1")(*[spatial] * 5, base, guide)
+    feat = torch.rand_like(spatial)
+    pieces = [
+        (("encode", "hg_1"), _Encode1(model), (lr_up, guide)),
+        (("steer", "hg_2"), _Steer2(model), (lr_up,)),
+        (("encode", "hg_2"), _Encode2(model), (torch.cat([depth, conf], 1), fused, *steering)),
+    ]
+    tdm_inputs = (spatial, feat, feat, guide_feat, att)
+    for hg in ("hg_1", "hg_2"):
+        pieces += [(("tdm", hg, b), model.tdm(hg, b), tdm_inputs) for b in BRANCHES]
+        pieces.append((("decode", hg), _Decode(model, hg), (spatial, *[feat] * 4, base, guide)))
+    return pieces
+
+
+def _dynamic(x: torch.Tensor) -> ov.PartialShape:
+    """Batch and the two spatial dimensions free, channels fixed."""
+    return ov.PartialShape([-1, *x.shape[1:-2], -1, -1])
+
+
+class _Piece:
+    """One compiled piece called like the torch module: tensors in, a list of new tensors out."""
+
+    def __init__(self, compiled: ov.CompiledModel) -> None:
+        self.compiled = compiled
+        self.request = compiled.create_infer_request()
+        self.outputs = len(compiled.outputs)
+        self.shapes: dict[tuple, list[tuple[int, ...]]] = {}  # input shapes -> output shapes
+
+    def __call__(self, *inputs: torch.Tensor) -> list[torch.Tensor]:
+        # contiguous() is free for the window's batched tensors; a turned view's frame is copied once.
+        arrays = [x.contiguous().numpy() for x in inputs]
+        shapes = self.shapes.get(key := tuple(a.shape for a in arrays))
+        if shapes is None:  # first call with these shapes: let OpenVINO allocate, and learn them
+            result = self.compiled.create_infer_request().infer(arrays, share_inputs=True, share_outputs=True)
+            outs = [torch.from_numpy(result[k].copy()) for k in range(self.outputs)]
+            self.shapes[key] = [tuple(o.shape) for o in outs]
+            return outs
+        outs = [torch.empty(shape) for shape in shapes]
+        for k, out in enumerate(outs):  # OpenVINO writes straight into the tensors handed out
+            self.request.set_output_tensor(k, ov.Tensor(out.numpy(), shared_memory=True))
+        self.request.infer(arrays, share_inputs=True, share_outputs=True)
+        return outs
+
+
+class OpenVINOBackend:
+    """The pieces of :class:`TorchBackend`, each a compiled OpenVINO model on the CPU."""
+
+    name = "openvino"
+
+    def __init__(self, pieces: dict[tuple[str, ...], _Piece], precision: str, precision_reason: str,
+                 threads: int, notes: Sequence[str] = ()) -> None:  # fmt: skip
+        self.pieces = pieces
+        self.precision, self.precision_reason = precision, precision_reason
+        self.threads = threads
+        self.notes = list(notes)
+
+    def context(self) -> AbstractContextManager:
+        return nullcontext()  # the precision is compiled in; torch's glue runs in float32
+
+    def steer(self, hg: str, lr_up: torch.Tensor) -> Steering:
+        return Steering(*self.pieces["steer", hg](lr_up))
+
+    def encode(self, hg: str, lr_up: torch.Tensor, guide: torch.Tensor, extra: torch.Tensor | None = None,
+               steering: Steering | None = None) -> Features:  # fmt: skip
+        if hg == "hg_1":
+            return tuple(self.pieces["encode", hg](lr_up, guide))
+        args = (steering.feat, steering.att, steering.sigma, steering.kernels)
+        spatial, guide_feat = self.pieces["encode", hg](guide, extra, *args)
+        return spatial, guide_feat, steering.att
+
+    def tdm(self, hg: str, branch: str, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.pieces["tdm", hg, branch](*inputs)[0]
+
+    def decode(self, hg: str, feats: list[torch.Tensor], base: torch.Tensor,
+               rgb: torch.Tensor) -> Features:  # fmt: skip
+        return tuple(self.pieces["decode", hg](*feats, base, rgb))
+
+
+def fingerprint(model: STDNet) -> str:
+    """What the converted pieces depend on: weights, the model's settings, the code that traced
+    them (the model package and this file) and OpenVINO's version."""
+    digest = hashlib.sha256(ov.get_version().encode())
+    digest.update(repr([getattr(model, k) for k in MODEL_SETTINGS]).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    for source in sorted([*Path(model_package.__file__).parent.glob("*.py"), Path(__file__)]):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:20]
+
+
+def convert(model: STDNet, progress: Callable[[str], None]) -> list[tuple[tuple[str, ...], ov.Model]]:
+    """Every piece as an OpenVINO model: traced from the torch module (about 2 s a piece), or read
+    back from the cache where an earlier start saved this very model's pieces."""
+    began = time.perf_counter()
+    pieces = _pieces(model)
+    folder = cache_dir() / "converted" / fingerprint(model)
+    files = [folder / f"{'_'.join(key)}.xml" for key, _, _ in pieces]
+    if all(f.exists() for f in files):
+        try:
+            core = ov.Core()
+            converted = [(key, core.read_model(f)) for (key, _, _), f in zip(pieces, files, strict=True)]
+            progress(f"openvino: read the {len(converted)} converted pieces from {folder}")
+            return converted
+        except RuntimeError as err:
+            progress(f"openvino: cached pieces in {folder} unreadable ({err}); converting again")
+    converted = []
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer warnings about Python ints: shapes are checked in tests
+        for key, module, example in pieces:
+            inputs = [_dynamic(x) for x in example]
+            # share_weights=False: the compiled pieces must not depend on torch's parameter storage,
+            # which the engine's channels_last conversion replaces.
+            ov_model = ov.convert_model(module.eval(), example_input=example, input=inputs,
+                                        share_weights=False)  # fmt: skip
+            converted.append((key, ov_model))
+    progress(f"openvino {ov.get_version().split('-')[0]}: converted {len(converted)} pieces of the network "
+             f"in {time.perf_counter() - began:.1f} s")  # fmt: skip
+    try:
+        scratch = folder.with_name(folder.name + f".{os.getpid()}")
+        scratch.mkdir(parents=True, exist_ok=True)
+        for (_, ov_model), f in zip(converted, files, strict=True):
+            ov.save_model(ov_model, scratch / f.name, compress_to_fp16=False)  # the weights as they are
+        scratch.rename(folder)  # whole or not at all: a start cut short leaves no half cache
+    except OSError as err:
+        progress(f"openvino: converted pieces not cached ({err})")
+    return converted
+
+
+def compile_pieces(converted: list[tuple[tuple[str, ...], ov.Model]], precision: str, threads: int,
+                   properties: dict, progress: Callable[[str], None]) -> tuple[dict, str]:  # fmt: skip
+    """Compile every piece for the CPU; returns them and the precision OpenVINO actually runs."""
+    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads,
+              "INFERENCE_PRECISION_HINT": OV_PRECISION[precision], **properties}  # fmt: skip
+    core = ov.Core()
+    try:
+        cache_dir().mkdir(parents=True, exist_ok=True)
+        config.setdefault("CACHE_DIR", str(cache_dir()))
+    except OSError as err:
+        progress(f"openvino: no model cache ({err}): every start compiles")
+    pieces, began = {}, time.perf_counter()
+    for n, (key, ov_model) in enumerate(converted, 1):
+        pieces[key] = _Piece(core.compile_model(ov_model, "CPU", config))
+        progress(f"openvino: compiled {n}/{len(converted)} {' '.join(key)} ({OV_PRECISION[precision]}, "
+                 f"{threads} thread(s), {time.perf_counter() - began:.1f} s)")  # fmt: skip
+    runs = str(next(iter(pieces.values())).compiled.get_property("INFERENCE_PRECISION_HINT"))
+    return pieces, "bf16" if "bf16" in runs or "bfloat16" in runs else "fp32"
+
+
+def load(model: STDNet, precision: str, threads: int, properties: dict | None = None,
+         progress: Callable[[str], None] = log.info) -> OpenVINOBackend:  # fmt: skip
+    """Convert and compile the pieces at ``precision`` (auto: bf16 where native and measured faster)."""
+    from stdnet_ros.streaming.backends import window_seconds
+
+    converted = convert(model, progress)
+    built: dict[str, OpenVINOBackend] = {}
+
+    def build(wanted: str) -> OpenVINOBackend:
+        if wanted not in built:
+            pieces, runs = compile_pieces(converted, wanted, threads, properties or {}, progress)
+            reason = "" if runs == wanted else f"; OpenVINO runs {runs} on this CPU"
+            built[wanted] = OpenVINOBackend(pieces, runs, reason, threads)
+        return built[wanted]
+
+    choice = choose_precision(precision, torch.device("cpu"), model,
+                              measure=lambda p: window_seconds(model, build(p)))  # fmt: skip
+    backend = build(choice.precision)
+    backend.precision_reason = choice.reason + backend.precision_reason
+    return backend

@@ -1,0 +1,92 @@
+"""Inference backends: OpenVINO computes what torch computes, failures fall back to torch, bench names them.
+
+Real OpenVINO on the real embedded default model: its converted pieces are cached after the
+first run (~/.cache/stdnet_ros/openvino), so only a fresh machine pays the conversion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from stdnet_ros.bench.engine_bench import Case, random_stream
+from stdnet_ros.cli import bench
+from stdnet_ros.data.synthetic import generate_clip
+from stdnet_ros.evaluation.evaluator import Evaluator, ModelSpec
+from stdnet_ros.model.checkpoint import load_model
+from stdnet_ros.streaming.backends import load_backend
+from stdnet_ros.streaming.engine import StreamingEngine
+
+NOT_INSTALLED = "openvino is not installed (pip install -r requirements.txt)"
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason=NOT_INSTALLED)
+MAX_DEPTH = 20.0
+
+
+def test_openvino_f32_equals_torch_fp32_end_to_end() -> None:
+    """Through the streaming engine at the model's own window and views (a quarter-turned view
+    included), across a size change: the pieces' dynamic shapes must hold for every size."""
+    model, meta = load_model(None, scale=4)
+    engines = {name: StreamingEngine(model, max_depth=MAX_DEPTH, window=meta.window, views=meta.views,
+                                     precision="fp32", backend=name)
+               for name in ("openvino", "torch")}  # fmt: skip
+    assert engines["openvino"].backend.name == "openvino" and engines["openvino"].precision == "fp32"
+    assert engines["torch"].backend.name == "torch" and meta.views > 1
+    stream = random_stream(Case(64, 48), 4, seed=5) + [
+        (rgb, depth, 1.0 + stamp) for rgb, depth, stamp in random_stream(Case(48, 80), 3, seed=6)
+    ]
+    for rgb, depth, stamp in stream:
+        got, want = (engines[name].push(rgb, depth, stamp) for name in ("openvino", "torch"))
+        ok = np.isfinite(want.depth)
+        assert np.array_equal(ok, np.isfinite(got.depth)) and ok.any()
+        rel = np.linalg.norm(got.depth[ok] - want.depth[ok]) / np.linalg.norm(want.depth[ok])
+        assert rel < 1e-5, (got.depth.shape, rel)
+        assert np.abs(got.confidence - want.confidence).max() < 1e-3
+
+
+def test_a_backend_that_fails_to_compile_falls_back_to_torch() -> None:
+    model, _ = load_model(None, scale=4)
+    lines: list[str] = []
+    backend = load_backend("openvino", model, torch.device("cpu"), "fp32",
+                           properties={"NOT_A_CPU_PROPERTY": 1}, progress=lines.append)  # fmt: skip
+    assert backend.name == "torch" and backend.precision == "fp32"
+    assert backend.notes[0].startswith("openvino failed (") and "torch runs instead" in backend.notes[0]
+    assert backend.notes[-1].startswith("backend torch (openvino), ")
+    assert any("converted" in line for line in lines)  # it got as far as compiling
+
+
+def test_auto_picks_openvino_on_a_cpu_and_torch_runs_the_naive_reference() -> None:
+    model, _ = load_model(None, scale=4)
+    engine = StreamingEngine(model, max_depth=MAX_DEPTH, window=2, precision="fp32", backend="auto")
+    assert engine.backend.name == "openvino" and engine.startup[-1].startswith("backend openvino (auto), ")
+    with pytest.raises(ValueError, match="torch reference"):
+        StreamingEngine(model, max_depth=MAX_DEPTH, window=2, strategy="naive", backend=engine.backend)
+
+
+def test_bench_times_each_backend_and_names_it_per_row(capsys: pytest.CaptureFixture) -> None:
+    parser = argparse.ArgumentParser()
+    bench.register(parser.add_subparsers())
+    args = parser.parse_args([
+        "bench", "--sizes", "32x24", "--backends", "torch", "openvino", "--precisions", "fp32",
+        "--strategies", "naive", "incremental", "--threads", "1", "--timed", "2", "--json",
+    ])  # fmt: skip
+    assert args.func(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    summary = json.loads(out[-1])
+    assert [(r["strategy"], r["backend"], r["threads"]) for r in summary["rows"]] == [
+        ("naive", "torch", 1), ("incremental", "torch", 1), ("incremental", "openvino", 1),
+    ]  # fmt: skip
+    assert summary["openvino"] and " openvino " in out[4]  # the table's backend column, third row
+
+
+def test_eval_names_the_backend_of_its_streaming_rows() -> None:
+    model, meta = load_model(None, scale=4)
+    spec = ModelSpec(model, meta.max_depth, "default", window=2, views=1)
+    clip = generate_clip(0, frames=3, height=48, width=64, scale=4)
+    evaluator = Evaluator(lambda scale: [clip], {4: spec}, baselines=[], progress=False, backend="openvino")
+    rows = evaluator.run([4])
+    assert [r.mode for r in rows] == ["offline T=2", "streaming W=2 L=0 openvino fp32"]
