@@ -32,6 +32,9 @@ from stdnet_ros.geometry.rig import Rig, cropped, pinhole
 if TYPE_CHECKING:
     from stdnet_ros.data.synthetic import SyntheticScene
 
+# held-out rig clips start here: training draws (seed * 1000 + epoch) * 1000003 + i, validation 1e9 + i,
+# tuning 2e9 + i
+JUDGE_SEED = 3 * 10**9
 TOF_PITCH = 224 / 640  # ToF pixels per RGB pixel across the field of view, the issue's pair
 BLOCK = 4  # rays per ToF pixel side: the sensor model's block
 WINDOW_DEPTH_STEPS = 8  # depths (log-spaced) at which a crop's border rays are projected into the ToF
@@ -45,10 +48,14 @@ def _quaternion(axis: np.ndarray, angle: float) -> list[float]:
     return [*(axis * np.sin(angle / 2)), float(np.cos(angle / 2))]
 
 
-def judge_rig() -> Rig:
+def judge_rig(rgb_width: int = 640) -> Rig:
     """A 640x480 RGB camera with a 224x172 ToF 4.5 cm to its right: plumb_bob lens (k1 -0.12,
-    k2 0.035), a field of view about 10 % wider, rotated 1.5 degrees. Held-out sets and the demo."""
-    rgb = pinhole(640, 480, 525.0, 525.0, 319.5, 239.5)
+    k2 0.035), a field of view about 10 % wider, rotated 1.5 degrees. Held-out sets and the demo
+    (whose RGB is the same camera at ``rgb_width`` 320, so that a CPU keeps up)."""
+    if rgb_width % 4:
+        raise ValueError(f"the judge rig's RGB is 4:3; its width must be a multiple of 4, got {rgb_width}")
+    full = pinhole(640, 480, 525.0, 525.0, 319.5, 239.5)
+    rgb = full.resampled(rgb_width / 640, rgb_width, rgb_width * 3 // 4)
     tof = CameraModel(224, 172, np.array([[175.0, 0.0, 111.8], [0.0, 175.0, 86.3], [0.0, 0.0, 1.0]]),
                       np.array([-0.12, 0.035, 0.0004, -0.0003, 0.0]), "plumb_bob")  # fmt: skip
     quat = _quaternion(np.array([0.2, 1.0, 0.1]), np.radians(1.5))

@@ -6,7 +6,8 @@ would. Streaming pushes frames one by one through the very
 ``StreamingEngine`` the node uses, with its window W and lookahead L, so the
 figure is what a robot gets live. Both normalise depth by the model's own
 ``max_depth`` (what it was trained with), fill and re-mark invalid pixels the
-engine's way, and are scored with the published centimetre metrics.
+engine's way, and are scored with the published centimetre metrics. A camera
+pair's clips (a rig folder) are scored on the pixels the ToF sees.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from stdnet_ros.data.frames import Clip
+from stdnet_ros.data.frames import Clip, Frame
 from stdnet_ros.data.torch_dataset import network_inputs
 from stdnet_ros.depth import invalid_output, output_support, valid_mask
 from stdnet_ros.evaluation.baselines import BASELINES, upsample
@@ -85,6 +86,14 @@ def predict_streaming(engine: StreamingEngine, clip: Clip) -> list[np.ndarray]:
     if len(outputs) != len(clip):
         raise RuntimeError(f"{clip.name}: engine gave {len(outputs)} outputs for {len(clip)} frames")
     return outputs
+
+
+def scored_truth(frame: Frame) -> np.ndarray:
+    """The ground truth a frame is scored on: for a camera pair, only the pixels whose surface the ToF
+    sees (``Frame.visible``), so coverage is the share of those that get a depth."""
+    if frame.visible is None:
+        return frame.depth_gt
+    return np.where(frame.visible, frame.depth_gt, np.float32(np.nan))
 
 
 @dataclass
@@ -166,7 +175,7 @@ class Evaluator:
                         elapsed += time.perf_counter() - began
                         metrics = ClipMetrics()
                         for pred, frame in zip(preds, clip, strict=True):
-                            metrics.add(pred, frame.depth_gt)
+                            metrics.add(pred, scored_truth(frame))
                         scores.append(metrics.score())
                         bar.update(len(clip))
                 mean = mean_scores(scores)
