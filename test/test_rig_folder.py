@@ -10,10 +10,10 @@ import pytest
 
 from stdnet_ros.cli import main
 from stdnet_ros.data.calibration import camera_info_yaml, read_camera_info
+from stdnet_ros.data.frames import scored_truth
 from stdnet_ros.data.rig import judge_rig
 from stdnet_ros.data.rig_folder import read_rig, read_rig_clips, write_rig_folder
 from stdnet_ros.data.synthetic import SCENES, generate_clips
-from stdnet_ros.evaluation.evaluator import scored_truth
 from stdnet_ros.geometry.camera import CameraModel
 from stdnet_ros.geometry.rig import xyzquat
 

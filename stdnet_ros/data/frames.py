@@ -28,6 +28,14 @@ class Frame:
     visible: np.ndarray | None = None  # (H, W) bool
 
 
+def scored_truth(frame: Frame) -> np.ndarray | None:
+    """The ground truth a frame is scored on: for a camera pair, only the pixels whose surface the ToF
+    sees (``Frame.visible``), so coverage is the share of those that get a depth."""
+    if frame.visible is None or frame.depth_gt is None:
+        return frame.depth_gt
+    return np.where(frame.visible, frame.depth_gt, np.float32(np.nan))
+
+
 @dataclass
 class Clip:
     """A named sequence of frames at one scale, with what its normalisation needs."""

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from stdnet_ros.data.frames import Clip, Frame
-from stdnet_ros.data.rig import RigView, random_rig
+from stdnet_ros.data.rig import BLOCK, RigView, random_rig
 from stdnet_ros.data.sensors import DEFAULT_SENSOR, SENSORS, Sensor
 from stdnet_ros.geometry.rig import Rig, pinhole
 
@@ -506,6 +506,7 @@ def generate_clips(
     depth_scale: float = 1.0,
     window: tuple[int, int, int, int] | None = None,
     rig: Rig | str | None = None,
+    tof_block: int = BLOCK,
 ) -> dict[int, Clip]:
     """One scene seen at several scales: the same RGB and truth, each scale's own ToF degradation.
 
@@ -519,7 +520,7 @@ def generate_clips(
     ``"random"`` (drawn from the seed, ``data.rig.random_rig``): a separate ToF camera, rendered
     from its own pose, degraded at its own resolution and registered into each scale's grid
     (``data.rig.RigView``); the frames then carry the ToF's image and the visible mask, the clip
-    the rig.
+    the rig. ``tof_block``: rays per ToF pixel side (the sensor model's block).
     """
     sensor = sensor or SENSORS[DEFAULT_SENSOR]
     for scale in scales:
@@ -544,7 +545,7 @@ def generate_clips(
         if rig == "random":
             rig = random_rig(np.random.default_rng([seed, 5]), pinhole(width, height, *scene.intrinsics))
         near_far = (min(float(d.min()) for _, d, _ in renders), max(float(d.max()) for _, d, _ in renders))
-        view = RigView(scene, rig, tuple(scales), sensor, depth_scale, near_far)
+        view = RigView(scene, rig, tuple(scales), sensor, depth_scale, near_far, tof_block)
         for clip in clips.values():
             clip.rig = view.rig
     tof_rng = np.random.default_rng([seed, 6])

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from stdnet_ros.data.frames import Clip, Frame
+from stdnet_ros.data.frames import Clip, scored_truth
 from stdnet_ros.data.torch_dataset import network_inputs
 from stdnet_ros.depth import invalid_output, output_support, valid_mask
 from stdnet_ros.evaluation.baselines import BASELINES, upsample
@@ -86,14 +86,6 @@ def predict_streaming(engine: StreamingEngine, clip: Clip) -> list[np.ndarray]:
     if len(outputs) != len(clip):
         raise RuntimeError(f"{clip.name}: engine gave {len(outputs)} outputs for {len(clip)} frames")
     return outputs
-
-
-def scored_truth(frame: Frame) -> np.ndarray:
-    """The ground truth a frame is scored on: for a camera pair, only the pixels whose surface the ToF
-    sees (``Frame.visible``), so coverage is the share of those that get a depth."""
-    if frame.visible is None:
-        return frame.depth_gt
-    return np.where(frame.visible, frame.depth_gt, np.float32(np.nan))
 
 
 @dataclass

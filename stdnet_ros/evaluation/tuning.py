@@ -15,11 +15,10 @@ from collections.abc import Callable, Iterable
 import numpy as np
 from tqdm import tqdm
 
-from stdnet_ros.data.frames import Frame
+from stdnet_ros.data.frames import Frame, scored_truth
 from stdnet_ros.data.sensors import Sensor
 from stdnet_ros.data.synthetic import generate_clips
 from stdnet_ros.depth import fill_invalid, valid_mask
-from stdnet_ros.evaluation.evaluator import scored_truth
 
 TUNING_SEED = 2 * 10**9  # training draws seeds near seed*1e9, validation 1e9: no overlap
 

@@ -14,12 +14,14 @@ import threading
 import time
 from pathlib import Path
 
-from stdnet_ros.bags.schema import DEPTH_TOPIC, RGB_INFO_TOPIC, RGB_TOPIC
+from stdnet_ros.bags.schema import DEPTH_INFO_TOPIC, DEPTH_TOPIC, RGB_INFO_TOPIC, RGB_TOPIC
 from stdnet_ros.node.params import TOPICS
 
 NODE_NAMESPACE = "/stdnet_replay"
 # node-relative input -> bag topic (what `ros2 launch stdnet_ros ... ` remaps for a real camera)
-REMAPS = {TOPICS["rgb"]: RGB_TOPIC, TOPICS["depth"]: DEPTH_TOPIC, TOPICS["rgb_info"]: RGB_INFO_TOPIC}
+# (``depth/camera_info`` is the ToF's camera_info input the registering node takes)
+REMAPS = {TOPICS["rgb"]: RGB_TOPIC, TOPICS["depth"]: DEPTH_TOPIC, TOPICS["rgb_info"]: RGB_INFO_TOPIC,
+          "depth/camera_info": DEPTH_INFO_TOPIC}
 
 
 def node_command(params_file: Path | None, params: list[str], namespace: str = NODE_NAMESPACE) -> list[str]:
