@@ -164,3 +164,27 @@ def test_window_render_is_the_crop_of_the_full_render() -> None:
     assert part.intrinsics == (fx, fy, cx - 64, cy - 32)
     with pytest.raises(ValueError, match="does not fit"):
         generate_clips(11, frames=1, height=128, width=128, scales=(8,), window=(96, 0, 64, 64))
+
+
+def test_rig_share_changes_only_the_depth_input_and_masks_what_the_tof_cannot_support() -> None:
+    """The same scene and crop, registered (rig_share 0) or from a separate ToF camera (1)."""
+    kw = {"frames": 2, "size": 64, "render": 256, "augment": False, "spec": SCENES["indoor"]}
+    plain, rig = SyntheticClipDataset(3, **kw)[1], SyntheticClipDataset(3, rig_share=1.0, **kw)[1]
+    assert rig["lr"].shape == (2, 1, 16, 16) and rig["mask"].shape == (2, 1, 64, 64)
+    assert torch.equal(plain["guide"], rig["guide"]) and torch.equal(plain["gt"], rig["gt"])
+    assert not torch.equal(plain["lr"], rig["lr"])
+    assert (plain["lr"] - rig["lr"]).abs().median() * 20 < 0.1  # the same surfaces, other samples
+    assert plain["mask"].all()
+    mixed = SyntheticClipDataset(40, rig_share=0.5, **{**kw, "render": 64})
+    drawn = [not torch.equal(mixed[i]["lr"], SyntheticClipDataset(40, **{**kw, "render": 64})[i]["lr"])
+             for i in range(12)]  # fmt: skip
+    assert 2 <= sum(drawn) <= 10
+
+
+def test_a_rig_clip_masks_pixels_outside_the_tofs_view_without_support() -> None:
+    clip = generate_clips(5, 1, 64, 64, (4,), 20.0, SCENES["indoor"], rig="random")[4]
+    frame = clip.frames[0]
+    frame.visible[:, :16] = False  # as if the ToF's view ended there
+    frame.depth_lr[:, :3] = np.nan
+    mask = clip_to_tensors(clip, 20.0)["mask"][0, 0].numpy()
+    assert not mask[:, :4].any() and mask[:, 16:].all()  # 4 px: the 3x3 LR support reaches one cell in

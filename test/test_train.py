@@ -147,6 +147,8 @@ def test_the_mse_loss_is_the_squared_error_in_metres_and_mse_l1_adds_the_absolut
     pure = TrainNet(TrainConfig(**{**cfg.__dict__, "loss": "mse"}))
     assert float(metric_loss(pred, gt, 20.0, pure.l1_weight).total) == pytest.approx(25.0)
     assert float(metric_loss(pred, gt, 20.0, with_l1.l1_weight).total) == pytest.approx(30.0)
+    mask = torch.tensor([1.0, 0.0, 0.0, 0.0]).view(1, 1, 1, 2, 2)  # one pixel counts, and alone
+    assert float(metric_loss(pred * (2 - mask), gt, 20.0, 1.0, mask).total) == pytest.approx(30.0)
     with pytest.raises(ValueError, match="loss must be one of"):
         Trainer(TrainConfig(**{**cfg.__dict__, "loss": "l2"}))
 

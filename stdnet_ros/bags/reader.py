@@ -19,17 +19,23 @@ from rosbags.rosbag2 import Reader
 
 from stdnet_ros.bags.schema import (
     CLIP_METADATA_KEY,
+    DEPTH_INFO_TOPIC,
     DEPTH_TOPIC,
     GT_TOPIC,
     REQUIRED_TOPICS,
     RGB_INFO_TOPIC,
     RGB_TOPIC,
+    TF_STATIC_TOPIC,
     TOPIC_TYPES,
     TYPESTORE,
     BagError,
 )
 from stdnet_ros.conversion import ImageFormatError, header_ns, image_to_depth, image_to_rgb
 from stdnet_ros.data.frames import Clip, Frame
+from stdnet_ros.geometry.camera import CameraModel
+from stdnet_ros.geometry.pose import Pose
+from stdnet_ros.geometry.registration import Registration
+from stdnet_ros.geometry.rig import Rig
 
 log = logging.getLogger(__name__)
 DEFAULT_SLOP_S = 0.02  # the node's default pairing tolerance
@@ -98,9 +104,42 @@ class BagClip:
         for _, frame in self.stamped_frames(slop_s):
             yield frame
 
+    def _first(self, topic: str) -> Any | None:
+        for _, _, msg in self.messages((topic,)):
+            return msg
+        return None
+
+    def rig(self) -> Rig | None:
+        """The camera pair of a rig bag (its ``/tf_static`` and both camera_infos), None for a bag whose
+        depth is registered to the RGB already."""
+        if TF_STATIC_TOPIC not in self.topics:
+            return None
+        infos = {t: self._first(t) for t in (RGB_INFO_TOPIC, DEPTH_INFO_TOPIC)}
+        tf = self._first(TF_STATIC_TOPIC)
+        if any(v is None for v in infos.values()) or tf is None or not tf.transforms:
+            raise BagError(f"bag {self.path}: a rig bag needs both camera_infos and a /tf_static transform")
+        t = tf.transforms[0].transform
+        pose = Pose.from_xyzquat([t.translation.x, t.translation.y, t.translation.z,
+                                  t.rotation.x, t.rotation.y, t.rotation.z, t.rotation.w])  # fmt: skip
+        return Rig(CameraModel.from_camera_info(infos[RGB_INFO_TOPIC]),
+                   CameraModel.from_camera_info(infos[DEPTH_INFO_TOPIC]), pose)  # fmt: skip
+
+    def _registration(self) -> Registration | None:
+        """How a rig bag's ToF depth becomes the network grid's (the node's own registration)."""
+        rig = self.rig()
+        if rig is None:
+            return None
+        if "scale" not in self.info:
+            raise BagError(f"bag {self.path}: a rig bag without stdnet_ros metadata names no scale")
+        return Registration(rig.tof, rig.rgb.grid(int(self.info["scale"])), rig.pose)
+
     def stamped_frames(self, slop_s: float = DEFAULT_SLOP_S) -> Iterator[tuple[int, Frame]]:
-        """(exact depth stamp in ns, Frame): float seconds cannot hold wall-clock nanoseconds."""
+        """(exact depth stamp in ns, Frame): float seconds cannot hold wall-clock nanoseconds.
+
+        In a rig bag ``depth_tof`` is the ToF's image and ``depth_lr`` that image registered into the
+        RGB camera's grid at the bag's scale, as the node registers it."""
         slop = round(slop_s * 1e9)
+        registration = self._registration()
         rgbs: list[_Rgb] = []
         pending: list[tuple[int, np.ndarray]] = []
         unpaired = 0
@@ -114,7 +153,11 @@ class BagClip:
                 if best is None or abs(best.ns - ns) > slop:
                     unpaired += 1
                     continue
-                yield ns, Frame(rgb=best.rgb, depth_lr=depth, stamp=ns / 1e9, depth_gt=best.gt)
+                if registration is None:
+                    yield ns, Frame(rgb=best.rgb, depth_lr=depth, stamp=ns / 1e9, depth_gt=best.gt)
+                else:
+                    yield ns, Frame(rgb=best.rgb, depth_lr=registration(depth), stamp=ns / 1e9,
+                                    depth_gt=best.gt, depth_tof=depth)  # fmt: skip
 
         for topic, _, msg in self.messages((RGB_TOPIC, DEPTH_TOPIC, GT_TOPIC)):
             ns = header_ns(msg)
@@ -152,7 +195,7 @@ class BagClip:
         scale = frames[0].rgb.shape[1] // frames[0].depth_lr.shape[1]
         name = self.info.get("name", self.path.name)
         max_depth = float(self.info.get("max_depth", float("nan")))  # unknown for foreign bags
-        return Clip(name, scale, max_depth, frames, self.intrinsics())
+        return Clip(name, scale, max_depth, frames, self.intrinsics(), self.rig())
 
 
 def open_bag(path: str | Path) -> BagClip:

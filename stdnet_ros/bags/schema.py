@@ -6,12 +6,17 @@ from rosbags.typesys import Stores, get_typestore
 
 IMAGE = "sensor_msgs/msg/Image"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
+TF_MESSAGE = "tf2_msgs/msg/TFMessage"
 
 RGB_TOPIC = "/camera/color/image_raw"
 RGB_INFO_TOPIC = "/camera/color/camera_info"
 DEPTH_TOPIC = "/tof/depth/image_raw"
 DEPTH_INFO_TOPIC = "/tof/depth/camera_info"
 GT_TOPIC = "/camera/depth_gt/image"
+# a camera pair (a rig bag): the ToF's optical frame in the RGB's, once, as a robot's URDF publishes it.
+# Its depth is at the ToF's own size with its own camera_info (lens distortion and all), and its ground
+# truth holds only the RGB pixels whose surface the ToF sees (the pixels scored).
+TF_STATIC_TOPIC = "/tf_static"
 
 # topic -> message type; the first two are required to read frames.
 TOPIC_TYPES = {
@@ -20,6 +25,7 @@ TOPIC_TYPES = {
     RGB_INFO_TOPIC: CAMERA_INFO,
     DEPTH_INFO_TOPIC: CAMERA_INFO,
     GT_TOPIC: IMAGE,
+    TF_STATIC_TOPIC: TF_MESSAGE,
 }
 REQUIRED_TOPICS = (RGB_TOPIC, DEPTH_TOPIC)
 

@@ -31,13 +31,14 @@ from stdnet_ros.bags.schema import (
     RGB_INFO_TOPIC,
     RGB_TOPIC,
     STORAGE_FORMATS,
+    TF_STATIC_TOPIC,
     TOPIC_TYPES,
     TYPESTORE,
     BagError,
 )
 from stdnet_ros.bags.timing import Schedule, Timing, schedule
 from stdnet_ros.conversion import DEPTH_ENCODINGS, encode_depth
-from stdnet_ros.data.frames import Clip
+from stdnet_ros.data.frames import Clip, scored_truth
 
 log = logging.getLogger(__name__)
 _PLUGINS = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
@@ -93,14 +94,21 @@ def check_clip(clip: Clip) -> tuple[int, int]:
             problem = f"LR depth {frame.depth_lr.shape} is not RGB ({height}, {width}) / scale {clip.scale}"
         elif frame.depth_gt is not None and frame.depth_gt.shape != (height, width):
             problem = f"GT depth {frame.depth_gt.shape} is not the RGB size ({height}, {width})"
+        elif clip.rig is not None and (frame.depth_tof is None or frame.visible is None
+                                       or frame.depth_tof.shape != (clip.rig.tof.height, clip.rig.tof.width)):
+            problem = f"a rig clip's frame needs the ToF's own {clip.rig.tof.width}x{clip.rig.tof.height} " \
+                      "image and the visible mask"  # fmt: skip
         if problem:
             raise BagError(f"clip {clip.name!r} frame {i}: {problem}")
     return height, width
 
 
-def _events(plan: Schedule, has_gt: bool, has_info: bool) -> list[tuple[int, int, str, int]]:
+def _events(plan: Schedule, has_gt: bool, has_info: bool, has_tf: bool) -> list[tuple[int, int, str, int]]:
     """(stamp ns, tie order, topic, index) of every message, in the order a recorder would log them."""
     events = []
+    if has_tf:  # the mount, once, before the first image (latched: a late subscriber still gets it)
+        events.append((m.seconds_to_ns(float(min(plan.rgb_stamps[0], plan.depth_stamps[0]))), -1,
+                       TF_STATIC_TOPIC, 0))  # fmt: skip
     for i, t in enumerate(plan.rgb_stamps):
         ns = m.seconds_to_ns(float(t))
         events.append((ns, 1, RGB_TOPIC, i))
@@ -128,7 +136,10 @@ def write_bag(
 
     Topics and frame ids are in ``schema``; camera_info is written only when
     the clip knows its intrinsics (a guessed focal length would be silently
-    wrong downstream), ground truth only when every frame has it.
+    wrong downstream), ground truth only when every frame has it. A clip with a
+    ``rig`` (a separate ToF camera) is written as that camera pair records it: the
+    ToF's own image and camera_info, and ``/tf_static`` with its optical frame in
+    the RGB's; its ground truth only where the ToF sees.
     """
     out = Path(out)
     if depth_encoding not in DEPTH_ENCODINGS:
@@ -141,11 +152,15 @@ def write_bag(
     except ValueError as err:
         raise BagError(f"clip {clip.name!r}: {err}") from None
     has_gt = all(f.depth_gt is not None for f in clip.frames)
-    has_info = clip.intrinsics is not None
+    rig = clip.rig
+    has_info = clip.intrinsics is not None or rig is not None
     if not has_info:
         log.warning("clip %r has no intrinsics: writing no camera_info topics", clip.name)
     infos: dict[str, Any] = {}
-    if has_info:
+    if rig is not None:
+        infos[RGB_INFO_TOPIC] = m.camera_info_of(rig.rgb, 0, RGB_FRAME_ID)
+        infos[DEPTH_INFO_TOPIC] = m.camera_info_of(rig.tof, 0, DEPTH_FRAME_ID)
+    elif has_info:
         infos[RGB_INFO_TOPIC] = m.camera_info(clip.intrinsics, width, height, 0, RGB_FRAME_ID)
         infos[DEPTH_INFO_TOPIC] = m.scaled_camera_info(
             infos[RGB_INFO_TOPIC], width // clip.scale, height // clip.scale, DEPTH_FRAME_ID)
@@ -155,14 +170,18 @@ def write_bag(
             return m.restamped(infos[topic], ns)
         if topic == RGB_TOPIC:
             return m.image(clip.frames[index].rgb, "rgb8", ns, RGB_FRAME_ID)
+        if topic == TF_STATIC_TOPIC:
+            return m.static_transform(rig.pose, RGB_FRAME_ID, DEPTH_FRAME_ID, ns)
         if topic == GT_TOPIC:
-            return m.image(encode_depth(clip.frames[index].depth_gt, "32FC1"), "32FC1", ns, RGB_FRAME_ID)
-        depth = clip.frames[int(plan.depth_frames[index])].depth_lr
+            gt = scored_truth(clip.frames[index])
+            return m.image(encode_depth(gt, "32FC1"), "32FC1", ns, RGB_FRAME_ID)
+        frame = clip.frames[int(plan.depth_frames[index])]
+        depth = frame.depth_lr if rig is None else frame.depth_tof
         return m.image(encode_depth(depth, depth_encoding), depth_encoding, ns, DEPTH_FRAME_ID)
 
-    events = _events(plan, has_gt, has_info)
+    events = _events(plan, has_gt, has_info, rig is not None)
     with staged_bag(out, storage) as writer:
-        meta = {"name": clip.name, "scale": clip.scale, "max_depth": clip.max_depth,
+        meta = {"name": clip.name, "scale": clip.scale, "max_depth": clip.max_depth, "rig": rig is not None,
                 "depth_encoding": depth_encoding, "timing": asdict(timing)}  # fmt: skip
         writer.set_custom_data(CLIP_METADATA_KEY, json.dumps(meta))
         topics = {topic for _, _, topic, _ in events}

@@ -15,10 +15,13 @@ import time
 from pathlib import Path
 
 from stdnet_ros.bags import BagError, Timing, write_bag
-from stdnet_ros.data.synthetic import generate_clip
+from stdnet_ros.data.frames import Clip
+from stdnet_ros.data.rig import judge_rig
+from stdnet_ros.data.synthetic import generate_clip, generate_clips
 
 DEMO_SEED = 2024
 DEMO_SCALE = 4  # the demo bag holds a x4 ToF stream
+DEMO_TOF_BLOCK = 2
 DEPTH_HZ = 5.0  # ToF cameras run at 5-30 Hz beside a 30 Hz colour camera; 2 CPU cores keep up with 5-7
 
 
@@ -35,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--depth-hz", type=float, default=DEPTH_HZ,
                         help="ToF frame rate in the bag (the colour camera runs at 30 Hz)")
     parser.add_argument("--checkpoint", help="model file (default: the embedded default model)")
+    parser.add_argument("--rig", action="store_true",
+                        help="a camera pair: the 224x172 plumb_bob ToF 4.5 cm beside the RGB (data.rig."
+                        "judge_rig, its RGB at --size, 4:3) that the node registers, not registered depth")
     parser.set_defaults(func=run)  # fmt: skip
 
 
@@ -47,6 +53,20 @@ def _model_present(checkpoint: str | None) -> str | None:
         return None
     what = "checkpoint" if checkpoint else "the embedded default model"
     return f"{what} is missing: {path} (pass --checkpoint FILE)"
+
+
+def demo_clip(frames: int, height: int, width: int, rig: bool = False) -> Clip:
+    """The demo's clip: depth registered to the RGB already, or (``rig``) a separate ToF camera's
+    (the judge rig with its RGB at ``width`` x ``height``), for a bag the node registers itself.
+
+    The rig's ToF is rendered with 2 x 2 rays a pixel, not 4 x 4: a demo renders 150 frames on a CPU.
+    """
+    if not rig:
+        return generate_clip(DEMO_SEED, frames, height=height, width=width, scale=DEMO_SCALE)
+    if height * 4 != width * 3:
+        raise ValueError(f"--rig: the rig's RGB is 4:3, --size {height} {width} is not")
+    return generate_clips(DEMO_SEED, frames, height, width, (DEMO_SCALE,), rig=judge_rig(width),
+                          tof_block=DEMO_TOF_BLOCK)[DEMO_SCALE]  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         folder.mkdir(parents=True)
         print(f"[1/2] rendering {args.frames} synthetic frames ({width}x{height}) into a bag ...", flush=True)
-        clip = generate_clip(DEMO_SEED, args.frames, height=height, width=width, scale=DEMO_SCALE)
+        clip = demo_clip(args.frames, height, width, args.rig)
         timing = Timing(depth_hz=args.depth_hz, seed=DEMO_SEED)
         bag = write_bag(clip, folder / "synthetic_bag", timing=timing, progress=True)
         print(f"[2/2] replaying {bag} through stdnet_node at x{args.rate:g} ...", flush=True)

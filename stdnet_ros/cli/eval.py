@@ -11,6 +11,7 @@ from pathlib import Path
 
 from stdnet_ros.data.datasets import open_dataset
 from stdnet_ros.data.frames import Clip
+from stdnet_ros.data.rig_folder import is_rig_folder, read_rig_clips
 from stdnet_ros.data.synthetic import generate_clip
 from stdnet_ros.evaluation.baselines import BASELINES
 from stdnet_ros.evaluation.evaluator import Evaluator, ModelSpec, format_table
@@ -32,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "next to nearest/bicubic/guided-filter baselines, in cm as the STDNet paper computes them.",
     )
     parser.add_argument("--data", required=True,
-                        help="DyDToF/TartanAir/DynamicReplica folder, or 'synthetic' (held-out clips)")
+                        help="DyDToF/TartanAir/DynamicReplica folder, a rig folder (data/rig_folder.py), "
+                        "or 'synthetic' (held-out clips)")
     parser.add_argument("--index", help="index file (default: every lists/*.txt in the data folder)")
     parser.add_argument("--scales", type=int, nargs="+", default=[4], choices=SCALES)
     parser.add_argument("--checkpoint", nargs="*", default=[""],
@@ -68,6 +70,9 @@ def clip_source(args: argparse.Namespace) -> Callable[[int], Iterable[Clip]]:
             generate_clip(HELD_OUT_SEED + i, frames=frames or 14, height=height, width=width, scale=scale)
             for i in range(args.synthetic_clips)
         ]
+
+    if is_rig_folder(args.data):
+        return lambda scale: read_rig_clips(args.data, scale, frames)
 
     def read(scale: int) -> list[Clip]:
         reader = open_dataset(Path(args.data), scale, index=args.index)

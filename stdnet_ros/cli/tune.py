@@ -19,12 +19,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="multiples of the scale")  # fmt: skip
     p.add_argument("--eps", type=float, nargs="+", default=[1.6, 6.5, 26.0, 104.0],
                    help="regulariser in squared 8-bit units")
+    p.add_argument("--rig", action="store_true",
+                   help="clips from a separate ToF camera registered into the RGB (random rigs), scored "
+                   "where the ToF sees")  # fmt: skip
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    frames = tuning_frames(sensor(args.sensor), args.scales, args.clips)
+    frames = tuning_frames(sensor(args.sensor), args.scales, args.clips, rig=args.rig)
     best = {}
     for scale in args.scales:
         rows = grid_search(guided, frames[scale], scale, args.radii, args.eps)

@@ -20,7 +20,9 @@ import cv2
 import numpy as np
 
 from stdnet_ros.data.frames import Clip, Frame
+from stdnet_ros.data.rig import BLOCK, RigView, random_rig
 from stdnet_ros.data.sensors import DEFAULT_SENSOR, SENSORS, Sensor
+from stdnet_ros.geometry.rig import Rig, pinhole
 
 TEXTURE_SIZE = 128
 MIP_LEVELS = 5
@@ -258,17 +260,34 @@ def _blocks_ray(obj: _Sphere | _Box, time: float, points: np.ndarray, direction:
     return (tnear <= tfar) & (tnear > 1e-4)
 
 
+@dataclass
+class _Hits:
+    """What each ray of one camera hits at one time (``SyntheticScene.trace``)."""
+
+    time: float
+    origin: np.ndarray  # (3,) the camera's centre, world frame
+    rays: np.ndarray  # (3, n) world directions, camera-z 1
+    depth: np.ndarray  # (n,) z along the camera's axis, inf where nothing is hit
+    plane: np.ndarray  # (n,) the nearest plane
+    owner: np.ndarray  # (n,) the object seen, -1 where a plane is
+    normal: np.ndarray  # (3, n) the object's surface normal (world), where an object is seen
+    u: np.ndarray  # (n,) the object's texture coordinates
+    v: np.ndarray
+
+
 class SyntheticScene:
     """One random scene; ``render(i)`` gives frame i (RGB, true depth, albedo luminance).
 
     ``window`` (y, x, h, w) casts only the rays of that part of the height x width image: a crop
     of a large camera at the cost of the crop, so objects span as many pixels as they would in a
-    960-pixel-wide camera without rendering the other 90 % of it.
+    960-pixel-wide camera without rendering the other 90 % of it. ``focal`` fixes the focal length
+    (pixels) instead of drawing it. ``trace`` and ``shade`` serve any other camera (a ToF beside
+    this one, a ray from it to a seen point) with the same code.
     """
 
     def __init__(
         self, seed: int, height: int, width: int, spec: SceneSpec | None = None,
-        window: tuple[int, int, int, int] | None = None,
+        window: tuple[int, int, int, int] | None = None, focal: float | None = None,
     ) -> None:  # fmt: skip
         self.seed = seed
         self.rng = np.random.default_rng(seed)
@@ -279,7 +298,8 @@ class SyntheticScene:
         if y0 < 0 or x0 < 0 or y0 + h > height or x0 + w > width:
             raise ValueError(f"window {self.window} does not fit in {height}x{width}")
         rng = self.rng
-        f = width * rng.uniform(0.7, 1.1)
+        f = width * rng.uniform(0.7, 1.1)  # drawn even when ``focal`` is given: one random stream
+        f = focal or f
         self.intrinsics = (f, f, width / 2 - 0.5, height / 2 - 0.5)
         ys, xs = np.mgrid[y0 : y0 + h, x0 : x0 + w].astype(np.float64)
         self.rays_cam = np.stack(
@@ -378,26 +398,13 @@ class SyntheticScene:
         return [_Box(anchor + rot @ np.array(at), velocity, np.array(half), 0.0, yaw, **kw)
                 for at, half in parts]  # fmt: skip
 
-    def _camera(self, time: float) -> tuple[np.ndarray, np.ndarray]:
+    def camera(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The RGB camera's pose at frame ``index``: origin (3,) and rotation (camera -> world)."""
+        time = index / self.spec.fps
         origin = self.cam_amp * np.sin(self.cam_freq * time * 2 * np.pi / 3 + self.cam_phase)
         origin -= self.cam_amp * np.sin(self.cam_phase)  # start at the origin
         pan = self.pan_amp * np.sin(self.pan_freq * time * 2 * np.pi)
         return origin, _rotation(pan[0], pan[1])
-
-    def _window(self, corners: np.ndarray, origin: np.ndarray, rot: np.ndarray) -> np.ndarray:
-        """Flat indices (in the window) of the pixels inside the projection of an object's bounding
-        corners (8, 3)."""
-        wy, wx, h, w = self.window
-        pc = (corners - origin) @ rot  # camera coordinates, one row per corner
-        if pc[:, 2].min() < 0.05:
-            return np.arange(h * w)
-        fx, fy, cx, cy = self.intrinsics
-        xs, ys = pc[:, 0] / pc[:, 2] * fx + cx - wx, pc[:, 1] / pc[:, 2] * fy + cy - wy
-        x0, x1 = max(int(np.floor(xs.min())), 0), min(int(xs.max()) + 2, w)
-        y0, y1 = max(int(np.floor(ys.min())), 0), min(int(ys.max()) + 2, h)
-        if x0 >= x1 or y0 >= y1:
-            return np.zeros(0, dtype=np.int64)
-        return (np.arange(y0, y1)[:, None] * w + np.arange(x0, x1)[None]).ravel()
 
     def _shadowed(self, time: float, points: np.ndarray, owner: np.ndarray, light: np.ndarray) -> np.ndarray:
         """(n,) True where another object stands between the seen point (3, n) and the light.
@@ -414,53 +421,77 @@ class SyntheticScene:
                 shadow[idx[_blocks_ray(obj, time, points[:, idx], towards)]] = True
         return shadow
 
-    def render(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(rgb uint8 (H,W,3), depth float32 (H,W) metres along the optical axis, albedo luminance)."""
+    def trace(self, index: int, origin: np.ndarray, rot: np.ndarray, rays: np.ndarray) -> _Hits:
+        """The nearest surface along each ray of any camera at frame ``index``.
+
+        ``rays`` (3, n) are directions in that camera's frame with z = 1 (so the depth is z along its
+        axis), ``origin`` and ``rot`` (camera -> world) its pose. An object is tested only on the
+        rays inside the bounding box of its corners' normalised image coordinates, which holds
+        every ray that can hit it, whatever the lens.
+        """
         time = index / self.spec.fps
-        origin, rot = self._camera(time)
-        rays = (rot @ self.rays_cam).astype(np.float32)  # world directions, camera-z 1: t is z-depth
-        focal = self.intrinsics[0]
+        world = (rot @ rays).astype(np.float32)
+        hits = np.stack([plane.hit(origin, world) for plane in self.planes])
+        plane = hits.argmin(axis=0)
+        depth = hits.min(axis=0)
+        n = depth.size
+        owner = np.full(n, -1)  # which object each ray sees (-1: a wall)
+        normal, u, v = np.zeros((3, n)), np.zeros(n), np.zeros(n)
+        for k, obj in enumerate(self.objects):
+            pc = (obj.corners(time) - origin) @ rot  # camera coordinates, one row per corner
+            if pc[:, 2].min() < 0.05:
+                idx = np.arange(n)
+            else:
+                x, y = pc[:, 0] / pc[:, 2], pc[:, 1] / pc[:, 2]
+                idx = np.flatnonzero((rays[0] >= x.min()) & (rays[0] <= x.max())
+                                     & (rays[1] >= y.min()) & (rays[1] <= y.max()))  # fmt: skip
+            if idx.size == 0:
+                continue
+            hit = _hit_sphere if isinstance(obj, _Sphere) else _hit_box
+            t, nk, uk, vk = hit(obj, time, origin, world[:, idx])
+            closer = t < depth[idx]
+            sel = idx[closer]
+            depth[sel], owner[sel] = t[closer], k
+            normal[:, sel], u[sel], v[sel] = nk[:, closer], uk[closer], vk[closer]
+        return _Hits(time, origin, world, depth, plane, owner, normal, u, v)
+
+    def shade(self, hits: _Hits, focal: float) -> tuple[np.ndarray, np.ndarray]:
+        """Radiance (n, 3) in [0, ~1.4] (albedo times light, before any camera noise) and albedo
+        luminance (n,) of the traced rays; ``focal`` (pixels) sets each pixel's texture footprint."""
+        time, origin, rays, depth = hits.time, hits.origin, hits.rays, hits.depth
         light = _rotation(self.light_spin * time, 0.0) @ self.light0
         light /= np.linalg.norm(light)
-        hits = np.stack([plane.hit(origin, rays) for plane in self.planes])
-        owner = hits.argmin(axis=0)
-        depth = hits.min(axis=0)
-        cosine = np.abs(np.stack([plane.normal for plane in self.planes]) @ light)[owner]
+        cosine = np.abs(np.stack([plane.normal for plane in self.planes]) @ light)[hits.plane]
         albedo = np.empty((depth.size, 3), dtype=np.float32)
         for k, plane in enumerate(self.planes):
-            sel = np.flatnonzero(owner == k)
+            sel = np.flatnonzero((hits.plane == k) & (hits.owner < 0))
             p = origin[:, None] + rays[:, sel] * depth[sel]
             r = rays[:, sel]
             slant = np.abs(plane.normal @ r) / np.sqrt(np.einsum("in,in->n", r, r))
             footprint = depth[sel] * plane.density / (focal * np.maximum(slant, 0.05))  # texels per pixel
             albedo[sel] = plane.albedo(p[plane.axes[0]], p[plane.axes[1]], footprint)
-        owner = np.full(depth.size, -1)  # which object each pixel sees (-1: a wall)
         for k, obj in enumerate(self.objects):
-            idx = self._window(obj.corners(time), origin, rot)
-            if idx.size == 0:
-                continue
-            hit = _hit_sphere if isinstance(obj, _Sphere) else _hit_box
-            t, n, u, v = hit(obj, time, origin, rays[:, idx])
-            closer = t < depth[idx]
-            sel = idx[closer]
-            depth[sel] = t[closer]
-            owner[sel] = k
-            cosine[sel] = np.abs(light @ n[:, closer])
-            albedo[sel] = obj.albedo(u[closer], v[closer], t[closer] * obj.density / focal)
+            sel = np.flatnonzero(hits.owner == k)
+            cosine[sel] = np.abs(light @ hits.normal[:, sel])
+            albedo[sel] = obj.albedo(hits.u[sel], hits.v[sel], depth[sel] * obj.density / focal)
         if self.spec.shadows:
-            cosine[self._shadowed(time, origin[:, None] + rays * depth, owner, light)] = 0.0
+            cosine[self._shadowed(time, origin[:, None] + rays * depth, hits.owner, light)] = 0.0
         gain = 1 + self.flicker * np.sin(2 * np.pi * 1.7 * time)
         if self.switch_time is not None and time >= self.switch_time:
             gain *= self.switch_gain
         shade = gain * (self.ambient + (1 - self.ambient) * cosine)
-        rgb = albedo * shade[:, None]
+        return albedo * shade[:, None], albedo @ np.array([0.299, 0.587, 0.114])
+
+    def render(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rgb uint8 (H,W,3), depth float32 (H,W) metres along the optical axis, albedo luminance)."""
+        hits = self.trace(index, *self.camera(index), self.rays_cam)
+        radiance, lum = self.shade(hits, self.intrinsics[0])
         shape = self.window[2:]
         sensor = np.random.default_rng([self.seed, 2, index])  # frame i is the same in any render order
         noise = sensor.standard_normal((*shape, 3), dtype=np.float32) * 2.0
-        rgb = rgb.reshape(*shape, 3) * 255 + noise
+        rgb = radiance.reshape(*shape, 3) * 255 + noise
         rgb = np.clip(cv2.GaussianBlur(rgb.astype(np.float32), (3, 3), 0.6), 0, 255).astype(np.uint8)
-        lum = albedo @ np.array([0.299, 0.587, 0.114])
-        return rgb, depth.reshape(shape).astype(np.float32), lum.reshape(shape)
+        return rgb, hits.depth.reshape(shape).astype(np.float32), lum.reshape(shape)
 
 
 def generate_clips(
@@ -474,6 +505,8 @@ def generate_clips(
     sensor: Sensor | None = None,
     depth_scale: float = 1.0,
     window: tuple[int, int, int, int] | None = None,
+    rig: Rig | str | None = None,
+    tof_block: int = BLOCK,
 ) -> dict[int, Clip]:
     """One scene seen at several scales: the same RGB and truth, each scale's own ToF degradation.
 
@@ -481,22 +514,52 @@ def generate_clips(
     rescales the scene's metres before the sensor sees them (a uniformly scaled world looks the
     same in RGB), so the sensor's noise stays in metres. ``window`` (y, x, h, w) renders only that
     crop of the height x width camera (``SyntheticScene``); the sensor's blocks are the crop's.
+
+    ``rig`` None: the depth is registered to the RGB (the sensor's blocks are the RGB's pixels). A
+    ``Rig`` (whose RGB camera is this height x width pinhole with a centred principal point) or
+    ``"random"`` (drawn from the seed, ``data.rig.random_rig``): a separate ToF camera, rendered
+    from its own pose, degraded at its own resolution and registered into each scale's grid
+    (``data.rig.RigView``); the frames then carry the ToF's image and the visible mask, the clip
+    the rig. ``tof_block``: rays per ToF pixel side (the sensor model's block).
     """
     sensor = sensor or SENSORS[DEFAULT_SENSOR]
     for scale in scales:
         if any(n % scale or n % 4 for n in window or (height, width)):
             raise ValueError(f"{window or (height, width)} must be divisible by the scale {scale} and by 4")
-    scene = SyntheticScene(seed, height, width, spec, window)
+    if isinstance(rig, Rig):
+        expected = pinhole(width, height, rig.rgb.k[0, 0], rig.rgb.k[0, 0], width / 2 - 0.5, height / 2 - 0.5)
+        if not expected.matches(rig.rgb, 1e-9, 1e-9):
+            raise ValueError(f"the rig's RGB camera must be the {width}x{height} pinhole with a centred "
+                             "principal point and square pixels")  # fmt: skip
+    focal = rig.rgb.k[0, 0] if isinstance(rig, Rig) else None
+    scene = SyntheticScene(seed, height, width, spec, window, focal)
     fx, fy, cx, cy = scene.intrinsics
     intrinsics = (fx, fy, cx - scene.window[1], cy - scene.window[0])
     stamp_rng = np.random.default_rng([seed, 1])
     noise_rngs = {scale: np.random.default_rng([seed, 3, scale]) for scale in scales}
     start = STAMP_EPOCH + (seed % 100_000) * 10.0
     clips = {s: Clip(f"synthetic-{seed}", s, max_depth, intrinsics=intrinsics) for s in scales}
-    for i in range(frames):
-        rgb, depth, lum = scene.render(i)
-        depth = depth * np.float32(depth_scale)
+    renders = [scene.render(i) for i in range(frames)]
+    view = None
+    if rig is not None:
+        if rig == "random":
+            rig = random_rig(np.random.default_rng([seed, 5]), pinhole(width, height, *scene.intrinsics))
+        near_far = (min(float(d.min()) for _, d, _ in renders), max(float(d.max()) for _, d, _ in renders))
+        view = RigView(scene, rig, tuple(scales), sensor, depth_scale, near_far, tof_block)
+        for clip in clips.values():
+            clip.rig = view.rig
+    tof_rng = np.random.default_rng([seed, 6])
+    for i, (rgb, depth, lum) in enumerate(renders):
         stamp = start + i / scene.spec.fps + float(stamp_rng.normal(0, scene.spec.stamp_jitter))
+        if view is not None:
+            tof = view.tof_depth(i, tof_rng)
+            visible = view.visible(i, depth)
+            depth = depth * np.float32(depth_scale)
+            for scale, lr in view.registered(tof).items():
+                clips[scale].frames.append(Frame(rgb=rgb, depth_lr=lr, stamp=stamp, depth_gt=depth,
+                                                 depth_tof=tof, visible=visible))  # fmt: skip
+            continue
+        depth = depth * np.float32(depth_scale)
         for scale, clip in clips.items():
             lr = sensor.degrade(depth, rgb, lum, scale, noise_rngs[scale])
             clip.frames.append(Frame(rgb=rgb, depth_lr=lr, stamp=stamp, depth_gt=depth))

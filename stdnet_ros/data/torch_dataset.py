@@ -22,7 +22,7 @@ from stdnet_ros.data.datasets import DatasetReader
 from stdnet_ros.data.frames import Clip, Frame
 from stdnet_ros.data.sensors import Sensor
 from stdnet_ros.data.synthetic import SceneSpec, generate_clips
-from stdnet_ros.depth import network_depth, network_guide, valid_mask
+from stdnet_ros.depth import network_depth, network_guide, output_support, valid_mask
 
 Sample = dict[str, torch.Tensor]
 
@@ -44,12 +44,19 @@ LUMA = torch.tensor([0.299, 0.587, 0.114])  # BT.601 luma weights (JPEG's YCbCr)
 
 
 def clip_to_tensors(clip: Clip, max_depth: float) -> Sample:
-    """A clip with ground truth as normalised network tensors plus the GT validity mask."""
+    """A clip with ground truth as normalised network tensors plus the mask of pixels to learn from.
+
+    The mask is the GT's validity; for a camera pair (frames with a ``visible`` mask) also only
+    where the ToF sees the surface or the output would be published (``output_support``): beside
+    that, in a field of view the ToF does not share, there is nothing to learn but a guess.
+    """
     if any(f.depth_gt is None for f in clip):
         raise ValueError(f"{clip.name}: training needs ground-truth depth in every frame")
     lr, guide = network_inputs(clip.frames, max_depth)
     gt = np.stack([f.depth_gt for f in clip])
     mask = valid_mask(gt)
+    if clip.frames[0].visible is not None:
+        mask &= np.stack([f.visible | output_support(valid_mask(f.depth_lr), clip.scale) for f in clip])
     return {
         "lr": lr,
         "guide": guide,
@@ -141,7 +148,10 @@ class SyntheticClipDataset(_Epoched):
     ``render`` > ``size`` renders the scene larger and keeps a ``size`` window of it (only the
     window's rays are cast): objects then span as many pixels as in a real 640-960 pixel wide
     camera, instead of a whole room squeezed into the crop. With several presets ``render`` may
-    list one camera size per preset.
+    list one camera size per preset. ``rig_share`` of the clips (drawn per clip) come from a
+    separate ToF camera registered into the RGB's grid (``data.rig``, a random rig per clip), so the
+    network learns the holes and resampling registration leaves; the others are registered as a
+    data set's are.
     """
 
     def __init__(
@@ -149,9 +159,10 @@ class SyntheticClipDataset(_Epoched):
         max_depth: float = 40.0, seed: int = 0, augment: bool = True,
         spec: SceneSpec | tuple[SceneSpec, ...] | None = None,
         sensor: Sensor | tuple[Sensor, ...] | None = None, depth_scale: tuple[float, float] | None = None,
-        render: int | tuple[int, ...] | None = None, chroma_420_p: float = 0.0,
+        render: int | tuple[int, ...] | None = None, chroma_420_p: float = 0.0, rig_share: float = 0.0,
     ) -> None:  # fmt: skip
         super().__init__(seed, augment, chroma_420_p)
+        self.rig_share = rig_share
         self.length, self.frames, self.size = length, frames, size
         self.specs = spec if isinstance(spec, tuple) else (spec,)
         renders = render if isinstance(render, tuple) else (render,) * len(self.specs)
@@ -178,8 +189,11 @@ class SyntheticClipDataset(_Epoched):
             window_rng, grid = np.random.default_rng([self.seed, index, 7]), max(self.scales)
             y, x = (int(window_rng.integers(0, (render - self.size) // grid + 1)) * grid for _ in "yx")
             window = (y, x, self.size, self.size)
+        # its own stream, drawn only when asked: clips without rigs repeat the draws of older runs
+        rig_rng = np.random.default_rng([self.seed, index, 11])
+        rig = "random" if self.rig_share and rig_rng.random() < self.rig_share else None
         clips = generate_clips(self.seed + index, self.frames, render, render, self.scales,
-                               self.max_depth, self.specs[k], sensor, factor, window)  # fmt: skip
+                               self.max_depth, self.specs[k], sensor, factor, window, rig)  # fmt: skip
         sample: Sample = {}
         for scale, clip in clips.items():
             tensors = clip_to_tensors(clip, self.max_depth)

@@ -6,7 +6,8 @@ would. Streaming pushes frames one by one through the very
 ``StreamingEngine`` the node uses, with its window W and lookahead L, so the
 figure is what a robot gets live. Both normalise depth by the model's own
 ``max_depth`` (what it was trained with), fill and re-mark invalid pixels the
-engine's way, and are scored with the published centimetre metrics.
+engine's way, and are scored with the published centimetre metrics. A camera
+pair's clips (a rig folder) are scored on the pixels the ToF sees.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from stdnet_ros.data.frames import Clip
+from stdnet_ros.data.frames import Clip, scored_truth
 from stdnet_ros.data.torch_dataset import network_inputs
 from stdnet_ros.depth import invalid_output, output_support, valid_mask
 from stdnet_ros.evaluation.baselines import BASELINES, upsample
@@ -174,7 +175,7 @@ class Evaluator:
                         elapsed += time.perf_counter() - began
                         metrics = ClipMetrics()
                         for pred, frame in zip(preds, clip, strict=True):
-                            metrics.add(pred, frame.depth_gt)
+                            metrics.add(pred, scored_truth(frame))
                         scores.append(metrics.score())
                         bar.update(len(clip))
                 mean = mean_scores(scores)

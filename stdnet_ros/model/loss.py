@@ -86,12 +86,20 @@ def stdnet_loss(
     return LossTerms(total, rec, intra, inter)
 
 
-def metric_loss(pred: torch.Tensor, gt: torch.Tensor, max_depth: float, l1_weight: float = 1.0) -> LossTerms:
+def metric_loss(
+    pred: torch.Tensor, gt: torch.Tensor, max_depth: float, l1_weight: float = 1.0,
+    mask: torch.Tensor | None = None,
+) -> LossTerms:  # fmt: skip
     """MSE + ``l1_weight`` x L1 in metres: RMSE is what is scored and edges dominate it; the L1 term
     keeps flat regions exact, but below 0.5 m of error its pull (toward the median, a hard choice of
     side at an ambiguous edge) outweighs the MSE's (toward the mean, which is what minimises RMSE):
-    ``l1_weight`` 0 is pure MSE. The published loss is L1-like and stays at the base for hundreds of steps."""
+    ``l1_weight`` 0 is pure MSE. The published loss is L1-like and stays at the base for hundreds of steps.
+    ``mask`` (1 = learn from this pixel) averages over its pixels only."""
     err = (pred - gt) * max_depth
-    mse, l1 = (err**2).mean(), err.abs().mean()
+    if mask is None or bool(mask.all()):
+        mse, l1 = (err**2).mean(), err.abs().mean()
+    else:
+        count = mask.sum().clamp(min=1)
+        mse, l1 = (err**2 * mask).sum() / count, (err.abs() * mask).sum() / count
     zero = torch.zeros((), device=pred.device)
     return LossTerms(mse + l1_weight * l1, mse, zero, zero)

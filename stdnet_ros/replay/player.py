@@ -24,8 +24,9 @@ from collections.abc import Callable
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
+from tf2_msgs.msg import TFMessage
 from tqdm import tqdm
 
 from stdnet_ros.bags import BagClip
@@ -37,6 +38,7 @@ from stdnet_ros.bags.schema import (
     IMAGE,
     RGB_INFO_TOPIC,
     RGB_TOPIC,
+    TF_STATIC_TOPIC,
     TYPESTORE,
 )
 from stdnet_ros.conversion import header_ns
@@ -44,7 +46,13 @@ from stdnet_ros.node.params import TOPICS
 from stdnet_ros.replay.node_process import NodeProcess
 from stdnet_ros.replay.record import DIAGNOSTICS, Received, ReplayRecord, node_status, settled
 
-INPUTS = {RGB_TOPIC: Image, DEPTH_TOPIC: Image, RGB_INFO_TOPIC: CameraInfo, DEPTH_INFO_TOPIC: CameraInfo}
+INPUTS = {RGB_TOPIC: Image, DEPTH_TOPIC: Image, RGB_INFO_TOPIC: CameraInfo, DEPTH_INFO_TOPIC: CameraInfo,
+          TF_STATIC_TOPIC: TFMessage}
+# the inputs every node subscribes to; a rig bag's depth camera_info and /tf_static (latched: a late
+# subscriber still gets it) are published whether or not anything listens yet
+AWAITED = (RGB_TOPIC, DEPTH_TOPIC, RGB_INFO_TOPIC)
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)  # as StaticTransformBroadcaster's
 OUTPUTS = {TOPICS["output"]: IMAGE, TOPICS["confidence"]: IMAGE, TOPICS["output_info"]: CAMERA_INFO}
 _CLASSES = {IMAGE: Image, CAMERA_INFO: CameraInfo}
 
@@ -73,8 +81,10 @@ class Player:
         rclpy.init(context=self.context)
         self.node = rclpy.create_node("stdnet_replay_player", context=self.context)
         reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)  # matches either node QoS
-        self.pubs = {t: self.node.create_publisher(cls, namespace + t, reliable) for t, cls in INPUTS.items()
-                     if t in bag.topics}  # fmt: skip  (the bag's topics, inside the node's namespace)
+        # the bag's topics inside the node's namespace; /tf_static where tf2 listens, latched
+        self.pubs = {t: self.node.create_publisher(cls, *((t, LATCHED) if t == TF_STATIC_TOPIC
+                                                          else (namespace + t, reliable)))
+                     for t, cls in INPUTS.items() if t in bag.topics}  # fmt: skip
         self._lock = threading.Lock()
         self.record: ReplayRecord | None = None
         sensor = QoSProfile(**{"history": qos_profile_sensor_data.history, "depth": 200,
@@ -117,7 +127,7 @@ class Player:
     def connect(self, node: NodeProcess, timeout: float) -> None:
         """Wait until the node subscribes to every input and publishes its output (model loaded)."""
         out_topic = f"{self.namespace}/{TOPICS['output']}"
-        _wait(lambda: all(p.get_subscription_count() for p in self.pubs.values())
+        _wait(lambda: all(p.get_subscription_count() for t, p in self.pubs.items() if t in AWAITED)
               and self.node.count_publishers(out_topic) > 0, timeout, node, "the node's topics")  # fmt: skip
         time.sleep(1.0)  # discovery is matched both ways; let the data paths settle before frame one
         for topic in [p.topic_name for p in self.pubs.values()] + [out_topic]:
@@ -152,7 +162,8 @@ class Player:
                         time.sleep(delay)
                     if node.exited() is not None:
                         raise ReplayError(f"the node died during the replay:\n{node.log_tail()}")
-                    raw = TYPESTORE.serialize_cdr(restamped(msg, stamp), msg.__msgtype__)
+                    out = msg if topic == TF_STATIC_TOPIC else restamped(msg, stamp)  # a mount: all time
+                    raw = TYPESTORE.serialize_cdr(out, msg.__msgtype__)
                     self.pubs[topic].publish(bytes(raw))
                     record.published[topic] = record.published.get(topic, 0) + 1
                     if topic == DEPTH_TOPIC:

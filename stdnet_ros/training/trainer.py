@@ -69,6 +69,7 @@ class TrainConfig:
     size: int = 256
     render: int = 0  # render scenes this large and crop ``size`` (0 = render at ``size``)
     chroma_420: float = 0.0  # probability that a training clip's guide gets 4:2:0 colour (a camera stream's)
+    rig_share: float = 0.0  # share of clips from a separate ToF camera registered into the RGB (data.rig)
     init: str = ""  # start from these weights (fresh optimiser and schedule), e.g. to fine-tune
     batch: int = 3
     epochs: int = 250
@@ -120,12 +121,12 @@ class TrainNet(nn.Module):
         self.l1_weight = 1.0 if cfg.loss == "mse+l1" else 0.0
 
     def forward(
-        self, lr: torch.Tensor, guide: torch.Tensor, gt: torch.Tensor
+        self, lr: torch.Tensor, guide: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None = None
     ) -> tuple[LossTerms, torch.Tensor]:
         self.net.scale = guide.shape[-1] // lr.shape[-1]  # one network serves every scale
         depth, extras = self.net(lr, guide)
         if self.heads is None:
-            return metric_loss(depth, gt, self.max_depth, self.l1_weight), depth
+            return metric_loss(depth, gt, self.max_depth, self.l1_weight, mask), depth
         return stdnet_loss(depth, gt, self.heads(extras)), depth
 
 
@@ -147,8 +148,9 @@ class Trainer:
             self.device = torch.device(auto if cfg.device == "auto" else cfg.device)
         if cfg.loss not in LOSSES or cfg.schedule not in SCHEDULES:
             raise ValueError(f"loss must be one of {LOSSES}, schedule one of {SCHEDULES}")
-        if cfg.vary_frames and cfg.loss == "published":
-            raise ValueError("--vary-frames needs a loss without temporal-difference terms (mse+l1 or mse)")
+        if (cfg.vary_frames or cfg.rig_share) and cfg.loss == "published":
+            raise ValueError("--vary-frames and --rig-share need a loss without temporal-difference terms "
+                             "(mse+l1 or mse)")
         self.scenes, self.renders = scene_presets(cfg.scene, cfg.render)
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
@@ -215,6 +217,7 @@ class Trainer:
             length, cfg.frames, cfg.size, tuple(cfg.scales), cfg.max_depth, seed=seed, augment=augment,
             spec=self.scenes, sensor=sensor(cfg.sensor), render=self.renders,
             depth_scale=cfg.depth_scale if augment else None, chroma_420_p=cfg.chroma_420,
+            rig_share=cfg.rig_share,
         )  # fmt: skip
 
     def _lr(self, sample: dict[str, torch.Tensor], scale: int) -> torch.Tensor:
@@ -244,7 +247,8 @@ class Trainer:
         with torch.no_grad():
             for sample in DataLoader(self._clips(cfg.val_clips, seed=10**9, augment=False), batch_size=1):
                 guide, gt = sample["guide"].to(self.device), sample["gt"].to(self.device)
-                count += gt.numel()
+                mask = sample["mask"].to(self.device)  # a rig clip: the pixels its ToF sees or supports
+                count += float(mask.sum())
                 frames = gt.shape[1]
                 span = min(window or frames, frames)
                 for scale in cfg.scales:
@@ -260,7 +264,7 @@ class Trainer:
                                         for w in windows], dim=1)  # fmt: skip
                     for key, pred in ((f"val_x{scale}_rmse_cm", depth), (f"val_x{scale}_base_rmse_cm", base),
                                       (f"val_x{scale}_stream_rmse_cm", stream)):  # fmt: skip
-                        sums[key] = sums.get(key, 0.0) + float(((pred - gt) ** 2).sum())
+                        sums[key] = sums.get(key, 0.0) + float(((pred - gt) ** 2 * mask).sum())
                     if self.baseline_errors is None:
                         key = f"val_x{scale}_guided_rmse_cm"
                         sums[key] = sums.get(key, 0.0) + self._guided_sq_error(sample, scale)
@@ -277,11 +281,11 @@ class Trainer:
         The sample's LR is already hole-filled, so the filter runs on the network's own input."""
         lr = (self._lr(sample, scale)[0, :, 0] * self.cfg.max_depth).cpu().numpy()
         rgb = (sample["guide"][0] * 255).round().byte().permute(0, 2, 3, 1).numpy()
-        gt = sample["gt"][0, :, 0].numpy()
+        gt, mask = sample["gt"][0, :, 0].numpy(), sample["mask"][0, :, 0].numpy()
         total = 0.0
         for k in range(len(lr)):
             pred = BASELINES["guided"](lr[k], scale, rgb[k]) / self.cfg.max_depth
-            total += float(((pred - gt[k]) ** 2).sum())
+            total += float(((pred - gt[k]) ** 2 * mask[k]).sum())
         return total
 
     def fit(self) -> Path:
@@ -302,7 +306,7 @@ class Trainer:
                 lengths_seen[t - 1] += 1
                 lr = self._lr(sample, cfg.scales[step % len(cfg.scales)])[:, :t]
                 guide, gt = sample["guide"][:, :t].to(self.device), sample["gt"][:, :t].to(self.device)
-                terms, _ = self.module(lr, guide, gt)
+                terms, _ = self.module(lr, guide, gt, sample["mask"][:, :t].to(self.device))
                 self.opt.zero_grad(set_to_none=True)
                 terms.total.backward()
                 self.opt.step()
