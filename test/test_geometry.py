@@ -215,3 +215,14 @@ def test_invalid_pixels_and_edges_leave_holes_not_smears() -> None:
     assert np.isnan(out[9:12, 9:12]).any()  # around the invalid pixel: not interpolated across it
     with pytest.raises(ValueError, match="camera_info says 40x30"):
         Registration(tof, grid, same)(depth[:, :30])
+
+
+def test_a_tof_pixel_centre_on_a_grid_centre_is_drawn_whatever_the_rounding() -> None:
+    """A ToF pixel centre that projects onto a grid centre up to rounding (here 3.6e-15 px to its
+    right, one float64 step of the principal point) is drawn: a strict bounding box lost the whole
+    border column."""
+    tof = CameraModel(48, 32, _k(37.5, 37.5, 23.5, 15.5))
+    grid = CameraModel(48, 32, _k(37.5, 37.5, np.nextafter(23.5, 99.0), 15.5))
+    same = Pose.from_xyzquat([0, 0, 0, 0, 0, 0, 1])
+    out = Registration(tof, grid, same)(np.full((32, 48), 3.46, np.float32))
+    np.testing.assert_allclose(out, 3.46, rtol=1e-6)

@@ -33,7 +33,10 @@ from stdnet_ros.geometry.camera import CameraModel
 from stdnet_ros.geometry.pose import Pose
 
 MAX_EXTENT = 32  # grid cells a triangle may span; a longer one is a sliver at grazing view, not drawn
-_EDGE_EPS = 1e-9  # barycentric tolerance: a centre on a shared edge is drawn by both triangles
+# Tolerances in float32 pixel arithmetic: a grid centre on a triangle's edge or corner (a ToF pixel
+# centre that projects exactly onto one, as on a camera's own grid) is drawn, not lost to rounding.
+_EDGE_EPS = 1e-4  # barycentric
+_BOX_EPS = 1e-3  # pixels, around each triangle's bounding box
 # The two triangles of each 2x2 block of ToF pixels, as (rows, cols) slices of the (h, w) image
 # (corner (0, 0) is the block's top-left pixel): (0,0) (0,1) (1,0) and (0,1) (1,1) (1,0).
 _TL, _TR = (slice(0, -1), slice(0, -1)), (slice(0, -1), slice(1, None))
@@ -105,10 +108,10 @@ class Registration:
             drawable = span <= self.jump.absolute_m + self.jump.relative * zmin
             for s in corners:
                 drawn[s] |= drawable
-            x0 = np.ceil(np.minimum(np.minimum(ua, ub), uc))
-            x1 = np.floor(np.maximum(np.maximum(ua, ub), uc))
-            y0 = np.ceil(np.minimum(np.minimum(va, vb), vc))
-            y1 = np.floor(np.maximum(np.maximum(va, vb), vc))
+            x0 = np.ceil(np.minimum(np.minimum(ua, ub), uc) - _BOX_EPS)
+            x1 = np.floor(np.maximum(np.maximum(ua, ub), uc) + _BOX_EPS)
+            y0 = np.ceil(np.minimum(np.minimum(va, vb), vc) - _BOX_EPS)
+            y1 = np.floor(np.maximum(np.maximum(va, vb), vc) + _BOX_EPS)
             rows, cols = np.nonzero(drawable & (x1 >= x0) & (y1 >= y0))
             pick = [(rows + s[0].start, cols + s[1].start) for s in corners]
             tu, tv, tz = (np.stack([img[p] for p in pick], 1) for img in (u, v, z))
