@@ -157,12 +157,15 @@ class Player:
                     last = max(last, log_ns)
                     shift = n * loop_ns - first
                     at = start + round((log_ns + shift) / rate)
-                    stamp = header_ns(msg) + start - first + n
                     if (delay := (at - time.time_ns()) / 1e9) > 0:
                         time.sleep(delay)
                     if node.exited() is not None:
                         raise ReplayError(f"the node died during the replay:\n{node.log_tail()}")
-                    out = msg if topic == TF_STATIC_TOPIC else restamped(msg, stamp)  # a mount: all time
+                    if topic == TF_STATIC_TOPIC:  # a mount holds for all time: sent as recorded
+                        out = msg
+                    else:
+                        stamp = header_ns(msg) + start - first + n
+                        out = restamped(msg, stamp)
                     raw = TYPESTORE.serialize_cdr(out, msg.__msgtype__)
                     self.pubs[topic].publish(bytes(raw))
                     record.published[topic] = record.published.get(topic, 0) + 1
