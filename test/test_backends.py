@@ -48,6 +48,31 @@ def test_openvino_f32_equals_torch_fp32_end_to_end() -> None:
         assert np.abs(got.confidence - want.confidence).max() < 1e-3
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_openvino_views_side_by_side_equal_views_one_after_the_other(precision: str) -> None:
+    """At two threads each view runs on its own thread with its own infer requests (compiled with
+    one stream per thread); at one thread the views run in turn. Same numbers, across a size change."""
+    model, meta = load_model(None, scale=4)
+    stream = random_stream(Case(64, 48), 4, seed=5) + [
+        (rgb, depth, 1.0 + stamp) for rgb, depth, stamp in random_stream(Case(48, 80), 3, seed=6)
+    ]
+    outputs, before = {}, torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            engine = StreamingEngine(model, max_depth=MAX_DEPTH, window=meta.window, views=meta.views,
+                                     precision=precision, backend="openvino")  # fmt: skip
+            assert engine.backend.name == "openvino" and engine.backend.threads == threads
+            assert (engine.windowed.workers is None) == (threads == 1)
+            outputs[threads] = [engine.push(rgb, depth, stamp).depth for rgb, depth, stamp in stream]
+    finally:
+        torch.set_num_threads(before)
+    for alone, side_by_side in zip(outputs[1], outputs[2], strict=True):
+        ok = np.isfinite(alone)
+        assert np.array_equal(ok, np.isfinite(side_by_side)) and ok.any()
+        assert np.linalg.norm(side_by_side[ok] - alone[ok]) / np.linalg.norm(alone[ok]) < 1e-6
+
+
 def test_a_backend_that_fails_to_compile_falls_back_to_torch() -> None:
     model, _ = load_model(None, scale=4)
     lines: list[str] = []

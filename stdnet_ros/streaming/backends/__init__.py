@@ -42,6 +42,10 @@ class Backend(Protocol):
     def context(self) -> AbstractContextManager:
         """Entered around a prediction (torch's autocast)."""
 
+    def concurrent(self, count: int) -> list[Backend]:
+        """``count`` backends computing the same, to be called at the same time from ``count``
+        threads (the self-ensemble's views side by side), sharing this one's threads."""
+
     def steer(self, hg: str, lr_up: torch.Tensor) -> Steering: ...
 
     def encode(self, hg: str, lr_up: torch.Tensor, guide: torch.Tensor, extra: torch.Tensor | None = None,

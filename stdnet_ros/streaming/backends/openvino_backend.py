@@ -155,16 +155,33 @@ class _Piece:
 
 
 class OpenVINOBackend:
-    """The pieces of :class:`TorchBackend`, each a compiled OpenVINO model on the CPU."""
+    """The pieces of :class:`TorchBackend`, each a compiled OpenVINO model on the CPU.
+
+    ``recompile(properties)`` compiles the same pieces again with more CPU properties, for
+    :meth:`concurrent`."""
 
     name = "openvino"
 
     def __init__(self, pieces: dict[tuple[str, ...], _Piece], precision: str, precision_reason: str,
-                 threads: int, notes: Sequence[str] = ()) -> None:  # fmt: skip
+                 threads: int, recompile: Callable[[dict], dict[tuple[str, ...], _Piece]],
+                 notes: Sequence[str] = ()) -> None:  # fmt: skip
         self.pieces = pieces
         self.precision, self.precision_reason = precision, precision_reason
         self.threads = threads
+        self.recompile = recompile
         self.notes = list(notes)
+        self.streams: dict[int, dict[tuple[str, ...], _Piece]] = {}  # concurrent's compilations
+
+    def concurrent(self, count: int) -> list[OpenVINOBackend]:
+        """The pieces compiled once more with one CPU stream per thread (``NUM_STREAMS``, the
+        threads shared out among them; once per count, at start-up), and ``count`` backends
+        each with infer requests of its own: a request serves one call at a time."""
+        streams = min(count, self.threads)
+        if streams not in self.streams:
+            self.streams[streams] = self.recompile({"NUM_STREAMS": streams})
+        return [OpenVINOBackend({key: _Piece(piece.compiled) for key, piece in self.streams[streams].items()},
+                                self.precision, self.precision_reason, self.threads, self.recompile)
+                for _ in range(count)]  # fmt: skip
 
     def context(self) -> AbstractContextManager:
         return nullcontext()  # the precision is compiled in; torch's glue runs in float32
@@ -271,7 +288,11 @@ def load(model: STDNet, precision: str, threads: int, properties: dict | None = 
         if wanted not in built:
             pieces, runs = compile_pieces(converted, wanted, threads, properties or {}, progress)
             reason = "" if runs == wanted else f"; OpenVINO runs {runs} on this CPU"
-            built[wanted] = OpenVINOBackend(pieces, runs, reason, threads)
+
+            def recompile(more: dict) -> dict[tuple[str, ...], _Piece]:
+                return compile_pieces(converted, wanted, threads, {**(properties or {}), **more}, progress)[0]
+
+            built[wanted] = OpenVINOBackend(pieces, runs, reason, threads, recompile)
         return built[wanted]
 
     choice = choose_precision(precision, torch.device("cpu"), model,

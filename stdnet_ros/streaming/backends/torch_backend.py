@@ -27,6 +27,9 @@ class TorchBackend:
     def context(self) -> AbstractContextManager:
         return autocast(self.device, self.precision)
 
+    def concurrent(self, count: int) -> list[TorchBackend]:
+        return [self] * count  # no state of its own: one serves every thread
+
     def steer(self, hg: str, lr_up: torch.Tensor) -> Steering:
         return self.model.steer(hg, lr_up)
 
