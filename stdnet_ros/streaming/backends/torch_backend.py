@@ -30,6 +30,9 @@ class TorchBackend:
     def concurrent(self, count: int) -> list[TorchBackend]:
         return [self] * count  # no state of its own: one serves every thread
 
+    def settle(self) -> None:
+        pass  # nothing runs in the background
+
     def steer(self, hg: str, lr_up: torch.Tensor) -> Steering:
         return self.model.steer(hg, lr_up)
 
