@@ -58,7 +58,7 @@ def box(x: torch.Tensor, radius: int) -> torch.Tensor:
     """
     rows, count_w = _window_sums(x.double(), radius, -1)
     both, count_h = _window_sums(rows, radius, -2)
-    return (both / (count_h * count_w)).to(x.dtype)
+    return both.div_(count_h * count_w).to(x.dtype)
 
 
 def guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int, eps: float) -> torch.Tensor:
