@@ -48,6 +48,53 @@ def test_openvino_f32_equals_torch_fp32_end_to_end() -> None:
         assert np.abs(got.confidence - want.confidence).max() < 1e-3
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_openvino_views_side_by_side_equal_views_one_after_the_other(precision: str) -> None:
+    """At two threads each view runs on its own thread with its own infer requests (compiled with
+    one stream per thread); at one thread the views run in turn. Same numbers, across a size change,
+    once the fixed-shape models compiled in the background are ready (the stream's second pass)."""
+    model, meta = load_model(None, scale=4)
+    stream = random_stream(Case(64, 48), 4, seed=5) + [
+        (rgb, depth, 1.0 + stamp) for rgb, depth, stamp in random_stream(Case(48, 80), 3, seed=6)
+    ]
+    outputs, before = {}, torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            engine = StreamingEngine(model, max_depth=MAX_DEPTH, window=meta.window, views=meta.views,
+                                     precision=precision, backend="openvino")  # fmt: skip
+            assert engine.backend.name == "openvino" and engine.backend.threads == threads
+            assert (engine.windowed.workers is None) == (threads == 1)
+            for rgb, depth, stamp in stream:
+                engine.push(rgb, depth, stamp)
+            engine.backend.settle()
+            outputs[threads] = [engine.push(rgb, depth, 10 + stamp).depth for rgb, depth, stamp in stream]
+    finally:
+        torch.set_num_threads(before)
+    for alone, side_by_side in zip(outputs[1], outputs[2], strict=True):
+        ok = np.isfinite(alone)
+        assert np.array_equal(ok, np.isfinite(side_by_side)) and ok.any()
+        assert np.linalg.norm(side_by_side[ok] - alone[ok]) / np.linalg.norm(alone[ok]) < 1e-6
+
+
+def test_fixed_shape_models_compiled_in_the_background_take_over_with_the_same_numbers() -> None:
+    model, _ = load_model(None, scale=4)
+    engines = {name: StreamingEngine(model, max_depth=MAX_DEPTH, window=2, precision="fp32", backend=name)
+               for name in ("openvino", "torch")}  # fmt: skip
+    pieces = engines["openvino"].backend.pieces
+    stream = random_stream(Case(64, 48), 3, seed=7)
+    for rgb, depth, stamp in stream:  # the first pass meets the shapes: the dynamic models compute
+        engines["openvino"].push(rgb, depth, stamp)
+    engines["openvino"].backend.settle()
+    assert all(piece.compiled.fixed and all(f.result() for f in piece.compiled.fixed.values())
+               for piece in pieces.values())  # fmt: skip
+    for rgb, depth, stamp in stream:
+        got, want = (engines[name].push(rgb, depth, 10 + stamp).depth for name in ("openvino", "torch"))
+        ok = np.isfinite(want)
+        assert np.linalg.norm(got[ok] - want[ok]) / np.linalg.norm(want[ok]) < 1e-5
+    assert all(piece.fixed for piece in pieces.values())  # every piece ran its fixed-shape model
+
+
 def test_a_backend_that_fails_to_compile_falls_back_to_torch() -> None:
     model, _ = load_model(None, scale=4)
     lines: list[str] = []

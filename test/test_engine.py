@@ -103,6 +103,24 @@ def test_a_self_ensemble_is_the_mean_of_turned_windows(
         assert rel(out.depth, alone) > 1e-4  # the views do change the output
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_views_side_by_side_equal_views_one_after_the_other(precision: str) -> None:
+    """Two threads run the views on two worker threads, each in the engine's precision (autocast
+    is per thread); one thread runs them in turn. The outputs must be the same numbers."""
+    model, outputs = small_model(), {}
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            engine = StreamingEngine(model, max_depth=MAX_DEPTH, window=3, views=2, precision=precision)
+            assert (engine.windowed.workers is None) == (threads == 1)
+            outputs[threads] = [engine.push(*frame).depth for frame in stream(5)]
+    finally:
+        torch.set_num_threads(before)
+    for alone, side_by_side in zip(outputs[1], outputs[2], strict=True):
+        assert rel(side_by_side, torch.from_numpy(alone)) < 1e-6
+
+
 def test_a_view_count_outside_the_group_is_refused() -> None:
     with pytest.raises(ValueError, match="views must be one of"):
         StreamingEngine(small_model(), max_depth=MAX_DEPTH, window=3, views=3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -106,5 +107,22 @@ def test_thread_default_leaves_the_executor_a_core(monkeypatch: pytest.MonkeyPat
         assert message == "torch intra-op threads: 2 (default: 3 usable cores - 1, at least 1)"
         assert torch.get_num_threads() == 2
         assert runtime.apply_threads(1).startswith("torch intra-op threads: 1 (as requested)")
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_workers_run_torch_on_one_thread_each_and_leave_the_callers_count() -> None:
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        workers = runtime.one_thread_workers(2)
+        assert list(workers.map(lambda _: torch.get_num_threads(), range(4))) == [1] * 4
+        assert torch.get_num_threads() == 2
+        later: list[int] = []  # a thread started afterwards takes the caller's count, not the workers'
+        thread = threading.Thread(target=lambda: later.append(torch.get_num_threads()))
+        thread.start()
+        thread.join()
+        assert later == [2]
+        workers.shutdown()
     finally:
         torch.set_num_threads(before)

@@ -13,8 +13,10 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +77,30 @@ def apply_threads(requested: int) -> str:
     torch.set_num_threads(threads)
     why = "as requested" if requested else f"default: {usable_cores()} usable cores - 1, at least 1"
     return f"torch intra-op threads: {torch.get_num_threads()} ({why})"
+
+
+def one_thread_workers(count: int) -> ThreadPoolExecutor:
+    """``count`` worker threads whose torch operations use one intra-op thread each, so ``count``
+    independent jobs side by side use ``count`` cores without each spawning a team of its own.
+
+    torch's thread count (OpenMP's) belongs to each thread once set, but a thread's first use of
+    torch sets it to the count new threads start with, which setting it changes: so each worker
+    uses torch once before setting its own, and the count new threads take is put back after.
+    """
+    before = torch.get_num_threads()
+    ready = threading.Barrier(count + 1)
+
+    def one_thread() -> None:
+        torch.get_num_threads()  # the first use, which would undo a count set before it
+        torch.set_num_threads(1)
+        ready.wait()
+
+    workers = ThreadPoolExecutor(count, thread_name_prefix="stdnet-worker", initializer=one_thread)
+    for _ in range(count):  # each blocked worker makes the next submission start a new one
+        workers.submit(int)
+    ready.wait()
+    torch.set_num_threads(before)
+    return workers
 
 
 def autocast(device: torch.device, precision: str) -> torch.autocast:

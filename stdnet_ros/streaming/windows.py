@@ -20,7 +20,9 @@ steady state, 1 to 10 while the window fills; encoder and decoder 1 or 5 frames)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
@@ -245,19 +247,35 @@ class IncrementalWindow:
 class ViewEnsemble:
     """One window per self-ensemble view (``model.views``): each frame enters every window turned,
     and the prediction is the views' outputs turned back and averaged; each window keeps its own
-    memo, so every view stays exact and incremental."""
+    memo, so every view stays exact and incremental.
 
-    def __init__(self, window_of: Callable[[], NaiveWindow | IncrementalWindow], count: int) -> None:
-        self.views = views(count)
-        self.windows = [window_of() for _ in self.views]
+    The views are independent, so with ``workers`` (threads of one intra-op thread each,
+    ``runtime.one_thread_workers``) each window predicts on a thread of its own, inside
+    ``context()`` (torch's inference mode and autocast are per thread); the windows must then
+    not share state that one call changes (an OpenVINO infer request: ``Backend.concurrent``).
+    Without, they run one after the other on the caller's threads."""
+
+    def __init__(self, windows: Sequence[NaiveWindow | IncrementalWindow],
+                 workers: Executor | None = None,
+                 context: Callable[[], AbstractContextManager] = nullcontext) -> None:  # fmt: skip
+        self.views = views(len(windows))
+        self.windows = list(windows)
+        self.workers, self.context = workers, context
 
     def add(self, f: int, inputs: FrameInputs) -> None:
         for view, window in zip(self.views, self.windows, strict=True):
             window.add(f, FrameInputs(*(view.apply(getattr(inputs, k.name)) for k in fields(inputs))))
 
     def predict(self, t: int, start: int, end: int) -> Prediction:
-        preds = [window.predict(t, start, end) for window in self.windows]
+        if self.workers is None:
+            preds = [window.predict(t, start, end) for window in self.windows]
+        else:
+            preds = list(self.workers.map(lambda window: self._predict(window, t, start, end), self.windows))
         return Prediction(*turned_back_mean(self.views, [(p.depth, p.rgb_depth, p.d_depth) for p in preds]))
+
+    def _predict(self, window: NaiveWindow | IncrementalWindow, t: int, start: int, end: int) -> Prediction:
+        with self.context():
+            return window.predict(t, start, end)
 
     def evict(self, start: int, end: int) -> None:
         for window in self.windows:

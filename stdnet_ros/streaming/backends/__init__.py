@@ -42,6 +42,14 @@ class Backend(Protocol):
     def context(self) -> AbstractContextManager:
         """Entered around a prediction (torch's autocast)."""
 
+    def concurrent(self, count: int) -> list[Backend]:
+        """``count`` backends computing the same, to be called at the same time from ``count``
+        threads (the self-ensemble's views side by side), sharing this one's threads."""
+
+    def settle(self) -> None:
+        """Wait for work it started in the background (compilations), so what follows is timed as it
+        will run from then on."""
+
     def steer(self, hg: str, lr_up: torch.Tensor) -> Steering: ...
 
     def encode(self, hg: str, lr_up: torch.Tensor, guide: torch.Tensor, extra: torch.Tensor | None = None,
@@ -75,6 +83,7 @@ def window_seconds(model: STDNet, backend: Backend, size: tuple[int, int] = (320
             guide = torch.rand(1, 3, height, width, generator=g)
             lr_up = model.enlarge_depth(lr)
             window.add(f, FrameInputs(lr, lr_up, guide, model.base_depth(lr, lr_up, guide)))
+        backend.settle()  # the first call's compilations, if any, are not what is compared
         began = time.perf_counter()
         window.predict(1, 0, 1)
         return time.perf_counter() - began

@@ -27,6 +27,12 @@ class TorchBackend:
     def context(self) -> AbstractContextManager:
         return autocast(self.device, self.precision)
 
+    def concurrent(self, count: int) -> list[TorchBackend]:
+        return [self] * count  # no state of its own: one serves every thread
+
+    def settle(self) -> None:
+        pass  # nothing runs in the background
+
     def steer(self, hg: str, lr_up: torch.Tensor) -> Steering:
         return self.model.steer(hg, lr_up)
 
