@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from stdnet_ros.data.rig import JUDGE_SEED, judge_rig
 
+from stdnet_ros.data.rig import JUDGE_SEED, judge_rig
 from stdnet_ros.data.synthetic import SCENES, generate_clips
 from stdnet_ros.evaluation.baselines import upsample
 from stdnet_ros.geometry.registration import DepthJump, Registration
