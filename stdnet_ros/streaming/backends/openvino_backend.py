@@ -30,6 +30,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
+import numpy as np
 import openvino as ov
 import torch
 from torch import nn
@@ -337,6 +338,10 @@ def load(model: STDNet, precision: str, threads: int, properties: dict | None = 
     """Convert and compile the pieces at ``precision`` (auto: bf16 where native and measured faster)."""
     from stdnet_ros.streaming.backends import window_seconds
 
+    # pybind11 looks numpy's C API up on first use under a lock that deadlocked two threads making
+    # that first use at once (the views side by side, or a background compilation beside a frame):
+    # made here, on one thread, before any of them starts.
+    ov.Tensor(np.zeros(1, np.float32), shared_memory=True)
     converted = convert(model, progress)
     built: dict[str, OpenVINOBackend] = {}
     compiler = ThreadPoolExecutor(1, thread_name_prefix="stdnet-openvino-compile")  # fixed shapes
