@@ -154,7 +154,8 @@ def test_ros2_launch_serves_remapped_topics_takes_param_set_and_ends_on_ctrl_c(
         probe.close()
         code, output, seconds = interrupt(proc, log)
     assert code == 0 and seconds < 15.0, f"exit {code} after {seconds:.1f} s:\n{output}"
-    assert re.search(r"ready: model tiny-test x4 on cpu \((fp32|bf16)\), window 3", output), output
+    ready = r"ready: model tiny-test x4 on cpu \((fp32|bf16)\) with (openvino|torch), window 3"
+    assert re.search(ready, output), output
     assert "process has finished cleanly" in output
     assert "is not running" in ros2("daemon", "status").stdout
 
