@@ -81,6 +81,11 @@ class CameraModel:
         k[1, :] /= by
         return cls(width // bx, height // by, k, d, model)
 
+    def key(self) -> tuple:
+        """A hashable identity (size, K, D, model): caches of per-camera work (rays) are keyed by it,
+        as the arrays themselves are not hashable."""
+        return self.width, self.height, self.k.tobytes(), self.d.tobytes(), self.model
+
     @property
     def size(self) -> tuple[int, int]:
         """(width, height)."""

@@ -54,7 +54,7 @@ class CloudMaker:
     def rays(self, camera: CameraModel, decimation: int) -> tuple[np.ndarray, np.ndarray]:
         """The (x, y) ray components of every ``decimation``-th pixel, recomputed only when the camera
         (size, intrinsics, distortion) or the decimation changes."""
-        key = (camera.size, camera.k.tobytes(), camera.d.tobytes(), camera.model, decimation)
+        key = (camera.key(), decimation)
         if key != self._key:
             rays = camera.rays()[::decimation, ::decimation]
             self._rays = (np.ascontiguousarray(rays[..., 0], np.float32),

@@ -93,10 +93,6 @@ def _camera(info: Any, rectified: bool, topic: str) -> CameraModel:
         raise ImageFormatError("camera_info_mismatch", f"{topic}: {err}") from None
 
 
-def _model_key(model: CameraModel) -> tuple:
-    return model.width, model.height, model.k.tobytes(), model.d.tobytes(), model.model
-
-
 class CameraPair:
     """Per pair: decide registered input or registration, and prepare the engine's input."""
 
@@ -182,7 +178,7 @@ class CameraPair:
 
     def _registration(self, depth_cam: CameraModel, grid: CameraModel, pose: Pose) -> Registration:
         """The registration for these cameras and pose; rays are computed once per camera_info."""
-        key = (_model_key(depth_cam), _model_key(grid), pose.rotation.tobytes(), pose.translation.tobytes())
+        key = (depth_cam.key(), grid.key(), pose.rotation.tobytes(), pose.translation.tobytes())
         if key not in self._registrations:
             self._registrations.clear()  # one rig at a time: a new camera_info replaces the old
             self._registrations[key] = Registration(depth_cam, grid, pose, self.depth_is_range)
