@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,7 @@ import torch
 from stdnet_ros.data.synthetic import generate_clip
 from stdnet_ros.evaluation.baselines import BASELINES, GUIDED_CONSTANTS, guided, upsample
 from stdnet_ros.evaluation.metrics import ClipMetrics
-from stdnet_ros.model.base import bicubic, box, guided_filter
+from stdnet_ros.model.base import bicubic, box, guided_filter, opencv_box, running_box
 
 
 @pytest.mark.parametrize("method", sorted(BASELINES))
@@ -75,7 +77,8 @@ def test_model_guided_base_computes_the_guided_baseline() -> None:
 
 
 @pytest.mark.parametrize("radius", [1, 4, 20])
-def test_box_is_the_mean_of_each_window_clipped_to_the_image(radius: int) -> None:
+@pytest.mark.parametrize("box", [opencv_box, running_box])
+def test_box_is_the_mean_of_each_window_clipped_to_the_image(box: Callable, radius: int) -> None:
     x = torch.rand(2, 3, 9, 14, dtype=torch.float64)
     direct = torch.empty_like(x)
     for i in range(9):
@@ -85,7 +88,8 @@ def test_box_is_the_mean_of_each_window_clipped_to_the_image(radius: int) -> Non
     assert torch.allclose(box(x, radius), direct, rtol=0, atol=1e-12)
 
 
-def test_box_keeps_a_small_variance_over_a_wide_float32_image() -> None:
+@pytest.mark.parametrize("box", [opencv_box, running_box])
+def test_box_keeps_a_small_variance_over_a_wide_float32_image(box: Callable) -> None:
     """The guided filter subtracts the square of a mean from a mean of squares: running sums over a
     960-px row must not lose a variance of 1e-6 on values near 1."""
     g = (0.9 + 1e-3 * torch.randn(1, 1, 540, 960)).clamp(0, 1)
@@ -93,3 +97,14 @@ def test_box_keeps_a_small_variance_over_a_wide_float32_image() -> None:
     ours = box(g * g, 6).double() - box(g, 6).double() ** 2
     # float32 outputs round each mean by ~3e-8; float32 running sums would be ~1e-5 off
     assert (ours - exact).abs().max() < 0.1 * exact.mean()
+
+
+def test_box_takes_opencv_on_a_cpu_and_running_sums_where_a_gradient_or_a_trace_needs_them() -> None:
+    x = torch.rand(1, 2, 30, 40)
+    grad = x.clone().requires_grad_()
+    assert torch.equal(box(x, 3), opencv_box(x, 3))
+    out = box(grad, 3)
+    assert out.grad_fn is not None  # differentiable: the running sums ran
+    traced = torch.jit.trace(lambda t: box(t, 3), (x,), check_trace=False)
+    y = torch.rand(1, 2, 30, 40)  # a trace of the OpenCV path would have frozen x's numbers in
+    torch.testing.assert_close(traced(y), running_box(y, 3), rtol=0, atol=1e-6)

@@ -11,6 +11,8 @@ The network then only has to learn what the filter gets wrong: the edges.
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -50,15 +52,44 @@ def _window_sums(x: torch.Tensor, radius: int, dim: int) -> tuple[torch.Tensor, 
 def box(x: torch.Tensor, radius: int) -> torch.Tensor:
     """Mean over a (2r+1)^2 window, shrunk at the borders (only valid pixels counted).
 
-    Running sums along rows, then columns (the valid part of a window is a rectangle): the cost
-    does not grow with the radius, where a pooling kernel reads (2r+1) pixels a pass, which made the
-    guided filter a quarter of the default model's CPU time. The sums are float64: the guided
-    filter subtracts means of squares (variance ~1e-4 against values ~1), and float32 running sums
-    over a 960-px row would lose that.
+    The sums are float64: the guided filter subtracts means of squares (variance ~1e-4 against
+    values ~1), and float32 sums over a 960-px row would lose that. On a CPU, where nothing asks
+    for a gradient and nothing traces the graph (an export), OpenCV's box filter computes them
+    (:func:`opencv_box`, 3x faster at 320 x 240); elsewhere :func:`running_box`. Both cost the same whatever the radius, where
+    a pooling kernel reads (2r+1) pixels a pass (that made the guided filter a quarter of the
+    default model's CPU time), and both give the same float64 sums.
     """
+    traced = torch.jit.is_tracing() or torch.compiler.is_compiling()
+    if x.device.type == "cpu" and not traced and not (x.requires_grad and torch.is_grad_enabled()):
+        return opencv_box(x, radius)
+    return running_box(x, radius)
+
+
+def running_box(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """:func:`box` by float64 running sums along rows, then columns (the valid part of a window is
+    a rectangle): any device, differentiable."""
     rows, count_w = _window_sums(x.double(), radius, -1)
     both, count_h = _window_sums(rows, radius, -2)
     return both.div_(count_h * count_w).to(x.dtype)
+
+
+def opencv_box(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """:func:`box` by OpenCV's float64 box filter (zero border, unnormalised), one plane at a time
+    (no channel interleaving copies), divided by each window's pixel count; CPU tensors only."""
+    planes = x.detach().double().contiguous().numpy()
+    height, width = planes.shape[-2:]
+    sums = np.empty_like(planes)
+    size = 2 * radius + 1
+    for src, dst in zip(planes.reshape(-1, height, width), sums.reshape(-1, height, width), strict=True):
+        cv2.boxFilter(src, cv2.CV_64F, (size, size), dst=dst, normalize=False, borderType=cv2.BORDER_CONSTANT)
+    sums /= _window_counts(height, radius)[:, None] * _window_counts(width, radius)[None, :]
+    return torch.from_numpy(sums).to(x.dtype)
+
+
+def _window_counts(n: int, radius: int) -> np.ndarray:
+    """Pixels of each clipped window [i - r, i + r] along an axis of ``n`` pixels."""
+    index = np.arange(n)
+    return (np.minimum(index + radius + 1, n) - np.maximum(index - radius, 0)).astype(np.float64)
 
 
 def guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int, eps: float) -> torch.Tensor:
