@@ -50,8 +50,8 @@ def test_openvino_f32_equals_torch_fp32_end_to_end() -> None:
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_openvino_views_side_by_side_equal_views_one_after_the_other(precision: str) -> None:
-    """At two threads each view runs on its own thread with its own infer requests (compiled with
-    one stream per thread); at one thread the views run in turn. Same numbers, across a size change,
+    """At two threads each view runs on its own thread with its own infer requests (of pieces
+    compiled to run on the calling thread alone); at one thread the views run in turn. Same numbers, across a size change,
     once the fixed-shape models compiled in the background are ready (the stream's second pass)."""
     model, meta = load_model(None, scale=4)
     stream = random_stream(Case(64, 48), 4, seed=5) + [
@@ -65,6 +65,10 @@ def test_openvino_views_side_by_side_equal_views_one_after_the_other(precision: 
                                      precision=precision, backend="openvino")  # fmt: skip
             assert engine.backend.name == "openvino" and engine.backend.threads == threads
             assert (engine.windowed.workers is None) == (threads == 1)
+            if threads == 2:
+                lane = engine.windowed.windows[0].backend.pieces["decode", "hg_1"].compiled.dynamic
+                assert lane.get_property("INFERENCE_NUM_THREADS") == 1
+                assert not lane.get_property("ENABLE_CPU_PINNING")
             for rgb, depth, stamp in stream:
                 engine.push(rgb, depth, stamp)
             engine.backend.settle()

@@ -55,9 +55,9 @@ def box(x: torch.Tensor, radius: int) -> torch.Tensor:
     The sums are float64: the guided filter subtracts means of squares (variance ~1e-4 against
     values ~1), and float32 sums over a 960-px row would lose that. On a CPU, where nothing asks
     for a gradient and nothing traces the graph (an export), OpenCV's box filter computes them
-    (:func:`opencv_box`, 3x faster at 320 x 240); elsewhere :func:`running_box`. Both cost the same whatever the radius, where
-    a pooling kernel reads (2r+1) pixels a pass (that made the guided filter a quarter of the
-    default model's CPU time), and both give the same float64 sums.
+    (:func:`opencv_box`, 3x faster at 320 x 240); elsewhere :func:`running_box`. Both cost the
+    same whatever the radius, where a pooling kernel reads (2r+1) pixels a pass (that made the
+    guided filter a quarter of the default model's CPU time), and both give the same float64 sums.
     """
     traced = torch.jit.is_tracing() or torch.compiler.is_compiling()
     if x.device.type == "cpu" and not traced and not (x.requires_grad and torch.is_grad_enabled()):
