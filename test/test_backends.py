@@ -51,8 +51,9 @@ def test_openvino_f32_equals_torch_fp32_end_to_end() -> None:
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_openvino_views_side_by_side_equal_views_one_after_the_other(precision: str) -> None:
     """At two threads each view runs on its own thread with its own infer requests (of pieces
-    compiled to run on the calling thread alone); at one thread the views run in turn. Same numbers, across a size change,
-    once the fixed-shape models compiled in the background are ready (the stream's second pass)."""
+    compiled to run on the calling thread alone); at one thread the views run in turn. Same
+    numbers, across a size change, once the fixed-shape models compiled in the background are
+    ready (the stream's second pass)."""
     model, meta = load_model(None, scale=4)
     stream = random_stream(Case(64, 48), 4, seed=5) + [
         (rgb, depth, 1.0 + stamp) for rgb, depth, stamp in random_stream(Case(48, 80), 3, seed=6)

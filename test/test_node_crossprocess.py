@@ -84,7 +84,8 @@ def test_node_process_serves_over_dds(ros_context, tiny_checkpoint: Path, how: s
         code, out = _stop(proc)
     assert code == 0 and "Traceback" not in out, out
     assert re.search(r"ready: model tiny-test x4 on cpu \((fp32|bf16)\)", out), out  # auto: by measurement
-    assert "torch intra-op threads: " in out and re.search(r"precision (fp32|bf16): auto: ", out), out
+    assert "compute threads (torch, OpenCV): " in out, out
+    assert re.search(r"precision (fp32|bf16): auto: ", out), out
 
 
 def test_unusable_checkpoint_exits_with_one_clear_error(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import cv2
 import pytest
 import torch
 
@@ -100,15 +101,17 @@ def test_engine_resolves_auto_and_says_why() -> None:
 
 def test_thread_default_leaves_the_executor_a_core(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [runtime.default_threads(n) for n in (1, 2, 4, 16)] == [1, 1, 3, 15]
-    before = torch.get_num_threads()
+    before = torch.get_num_threads(), cv2.getNumThreads()
     try:
         monkeypatch.setattr(runtime, "usable_cores", lambda: 3)
         message = runtime.apply_threads(0)
-        assert message == "torch intra-op threads: 2 (default: 3 usable cores - 1, at least 1)"
-        assert torch.get_num_threads() == 2
-        assert runtime.apply_threads(1).startswith("torch intra-op threads: 1 (as requested)")
+        assert message == "compute threads (torch, OpenCV): 2 (default: 3 usable cores - 1, at least 1)"
+        assert torch.get_num_threads() == 2 and cv2.getNumThreads() == 2
+        assert runtime.apply_threads(1).startswith("compute threads (torch, OpenCV): 1 (as requested)")
+        assert torch.get_num_threads() == 1 and cv2.getNumThreads() == 1
     finally:
-        torch.set_num_threads(before)
+        torch.set_num_threads(before[0])
+        cv2.setNumThreads(before[1])
 
 
 def test_workers_run_torch_on_one_thread_each_and_leave_the_callers_count() -> None:

@@ -16,6 +16,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from stdnet_ros.model import STDNet
 from stdnet_ros.model.views import predict_views
 from stdnet_ros.streaming.engine import PRECISIONS, StreamingEngine
+from stdnet_ros.streaming.runtime import set_threads
 
 MAX_DEPTH = 20.0
 PROBE_SIZE = 256  # the product timed first, to size the peak measurement
@@ -74,7 +75,7 @@ def time_case(model: STDNet, case: Case, device: str = "cpu", timed: int = 10) -
     ``timed`` frames are timed; median and 90th percentile.
     The backend is loaded (compiled) with the case's threads before anything is timed."""
     if case.threads:
-        torch.set_num_threads(case.threads)
+        set_threads(case.threads)
     model.scale = case.scale
     engine = _engine(model, case, device)
     warm = case.window + 2 * WARM_FRAMES

@@ -28,7 +28,7 @@ from stdnet_ros.model.checkpoint import load_model
 from stdnet_ros.model.views import VIEW_COUNTS
 from stdnet_ros.streaming.backends import BACKENDS
 from stdnet_ros.streaming.engine import resolve_device
-from stdnet_ros.streaming.runtime import cpu_info
+from stdnet_ros.streaming.runtime import cpu_info, set_threads
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             time_case(model, case, str(device), args.timed) for case in tqdm(cases, desc="bench", unit="case")
         ]
     finally:
-        torch.set_num_threads(threads_before)
+        set_threads(threads_before)
     peaks = add_flops(model, rows, device) if args.flops else None
     summary = {
         "model": name,

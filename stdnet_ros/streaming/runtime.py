@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import torch
 
 # Flags worth showing beside a timing: what the matmul and convolution kernels can use.
@@ -71,12 +72,19 @@ def default_threads(cores: int | None = None) -> int:
     return max(1, (cores or usable_cores()) - 1)
 
 
-def apply_threads(requested: int) -> str:
-    """Set torch's intra-op thread count (0 = :func:`default_threads`) and say what was set and why."""
-    threads = requested or default_threads()
+def set_threads(threads: int) -> None:
+    """torch's intra-op threads and OpenCV's (the guided base's box filter) alike: a thread count
+    that leaves a core free must hold for both."""
     torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+
+
+def apply_threads(requested: int) -> str:
+    """Set the compute thread count (0 = :func:`default_threads`) and say what was set and why."""
+    threads = requested or default_threads()
+    set_threads(threads)
     why = "as requested" if requested else f"default: {usable_cores()} usable cores - 1, at least 1"
-    return f"torch intra-op threads: {torch.get_num_threads()} ({why})"
+    return f"compute threads (torch, OpenCV): {torch.get_num_threads()} ({why})"
 
 
 def one_thread_workers(count: int) -> ThreadPoolExecutor:

@@ -38,6 +38,7 @@ from stdnet_ros.model import STDNet
 from stdnet_ros.model.checkpoint import add_head_guide, read_checkpoint, save_checkpoint
 from stdnet_ros.model.loss import DiffRec, LossTerms, metric_loss, stdnet_loss
 from stdnet_ros.model.views import predict_views
+from stdnet_ros.streaming.runtime import set_threads
 from stdnet_ros.training.ema import EMA
 
 LOSSES = ("published", "mse+l1", "mse")
@@ -153,7 +154,7 @@ class Trainer:
                              "(mse+l1 or mse)")
         self.scenes, self.renders = scene_presets(cfg.scene, cfg.render)
         if cfg.threads > 0:
-            torch.set_num_threads(cfg.threads)
+            set_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         self.net = TrainNet(cfg).to(self.device)
         if cfg.init:  # a resumed run overwrites these with its own state below
