@@ -1,89 +1,100 @@
-"""Measure what several ToF pixels in one grid cell should become: the choice behind geometry/registration.py.
+"""Measure what the RGB pixels of one grid cell should become: the choice behind geometry/registration.py.
 
-Renders held-out judge-rig frames (640x480 RGB, 224x172 distorted ToF 4.5 cm away, seeds above the
-judge's) and registers each ToF frame into the x4 and x8 grids: the package's triangles (with and
-without the loose-point splat, and with other depth-jump limits) and one point per ToF pixel kept as
-the nearest, the one nearest the cell centre, or the mean. Scores each by the guided-filter
-baseline's RMSE over the RGB pixels the ToF sees (renderer's mask) and the share of them with valid
-output. Usage:
-``python scripts/registration_variants.py [--clips 6]``.
+Reads a rig folder of generated clips (``stdnet-ros convert synthetic rig-val --rig --folder
+--clips 6 --frames 8 --size 480 640 --scene clutter --seed 4000000000``: seeds apart from the
+judge's and from training's) and registers each ToF frame into the x``scale`` grid five ways: the
+package's (triangles drawn at every RGB pixel, each cell the histogram peak of its pixels), the
+same pixels reduced to their nearest or their harmonic mean, triangles drawn at the cells' centres
+alone, and one point per ToF pixel z-buffered into the cells as depth_image_proc's register does.
+Scores the embedded model (offline, its own window and views) and the guided filter on each, by
+RMSE over the RGB pixels the ToF sees (renderer's mask; per clip, then the mean of the clips, as
+``stdnet-ros eval``), and the share of them with valid output.
+Usage: ``python scripts/registration_variants.py rig-val [--scale 4]``.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
-from stdnet_ros.data.rig import JUDGE_SEED, judge_rig
-from stdnet_ros.data.synthetic import SCENES, generate_clips
+from stdnet_ros.data.frames import Clip, scored_truth
+from stdnet_ros.data.rig_folder import read_rig_clips
 from stdnet_ros.evaluation.baselines import upsample
-from stdnet_ros.geometry.registration import DepthJump, Registration
+from stdnet_ros.evaluation.evaluator import predict_offline
+from stdnet_ros.evaluation.metrics import ClipMetrics, ClipScore, mean_scores
+from stdnet_ros.geometry.registration import Registration, histogram_peak
+from stdnet_ros.model.checkpoint import load_model
 
-SCALES = (4, 8)
 
-
-def _points(reg: Registration, depth: np.ndarray, how: str) -> np.ndarray:
-    """One point per ToF pixel, rounded to its cell; the cell keeps the nearest, the one nearest its
-    centre, or the mean."""
+def _point_per_pixel(reg: Registration, depth: np.ndarray) -> np.ndarray:
+    """One point per ToF pixel rounded to its cell, the nearest kept (depth_image_proc's register)."""
+    cells = Registration(reg.source, reg.target, 1, reg.pose, jump=reg.jump)
     valid = np.isfinite(depth) & (depth > 0)
-    pts = reg.pose.apply(reg._rays * np.where(valid, depth, np.nan)[..., None])
-    uv = reg.target.project(pts).reshape(-1, 2)
-    z = pts[..., 2].ravel()
-    ok = np.isfinite(uv).all(1) & (z > 0)
-    col, row = np.rint(uv[ok, 0]), np.rint(uv[ok, 1])
-    inside = (col >= 0) & (row >= 0) & (col < reg.target.width) & (row < reg.target.height)
-    idx = (row[inside] * reg.target.width + col[inside]).astype(np.int64)
-    zs = z[ok][inside]
-    n = reg.target.width * reg.target.height
-    if how == "mean":
-        total, count = np.bincount(idx, zs, n), np.bincount(idx, minlength=n)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = total / count
-    else:
-        off_centre = np.hypot(uv[ok, 0][inside] - col[inside], uv[ok, 1][inside] - row[inside])
-        key = zs if how == "nearest" else off_centre
-        order = np.argsort(-key)  # the smallest key is written last and wins
-        out = np.full(n, np.nan)
-        out[idx[order]] = zs[order]
-    return out.reshape(reg.target.height, reg.target.width).astype(np.float32)
+    points = cells.pose.apply(cells._rays * np.where(valid, depth, np.nan)[..., None])
+    uv, z = cells.target.project(points).reshape(-1, 2), points[..., 2].ravel()
+    col, row = np.rint(uv[:, 0]), np.rint(uv[:, 1])
+    keep = np.isfinite(z) & (z > 0) & (col >= 0) & (row >= 0) & (col < cells.target.width) & (
+        row < cells.target.height)  # fmt: skip
+    out = np.full(cells.target.width * cells.target.height, np.inf)
+    np.minimum.at(out, (row[keep] * cells.target.width + col[keep]).astype(np.int64), z[keep])
+    return np.where(np.isfinite(out), out, np.nan).reshape(cells.target.height, cells.target.width)
+
+
+def _blocks(reg: Registration, depth: np.ndarray) -> np.ndarray:
+    """(h, w, scale^2): the RGB pixels' samples of each cell."""
+    fine, (h, w, s) = reg.samples(depth), (reg.target.height, reg.target.width, reg.scale)
+    return fine.reshape(h, s, w, s).transpose(0, 2, 1, 3).reshape(h, w, s * s)
+
+
+def _nearest(blocks: np.ndarray) -> np.ndarray:
+    return np.fmin.reduce(blocks, axis=-1)
+
+
+def _harmonic(blocks: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.isfinite(blocks).sum(axis=-1) / np.nansum(1.0 / blocks, axis=-1)
+
+
+VARIANTS: dict[str, Callable[[Registration, np.ndarray], np.ndarray]] = {
+    "RGB pixels, histogram peak (the package)": lambda reg, d: histogram_peak(_blocks(reg, d), reg.jump),
+    "RGB pixels, nearest": lambda reg, d: _nearest(_blocks(reg, d)),
+    "RGB pixels, harmonic mean": lambda reg, d: _harmonic(_blocks(reg, d)),
+    "triangles at the cells' centres": lambda reg, d: Registration(reg.source, reg.target, 1, reg.pose)(d),
+    "one point per ToF pixel (depth_image_proc)": _point_per_pixel,
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clips", type=int, default=6)
+    parser.add_argument("folder")
+    parser.add_argument("--scale", type=int, default=4)
     args = parser.parse_args()
-    rig = judge_rig()
-    jumps = {"jump 0.05 m + 5 %": DepthJump(0.05, 0.05), "jump 0.3 m + 20 %": DepthJump(0.3, 0.2),
-             "no jump limit": DepthJump(1e9, 0.0)}
-    variants = ("triangles", "triangles, no loose points", *(f"triangles, {j}" for j in jumps),
-                "points: nearest", "points: centre", "points: mean")
-    sums = {(s, v): [0.0, 0, 0] for s in SCALES for v in variants}  # squared error, scored, covered
-    for c in range(args.clips):
-        clips = generate_clips(JUDGE_SEED + 500 + c, frames=1, height=480, width=640, scales=SCALES,
-                               spec=SCENES["clutter"], rig=rig)
-        for scale, clip in clips.items():
-            frame = clip.frames[0]
-            reg = Registration(rig.tof, rig.rgb.grid(scale), rig.pose)
-            loose = reg._splat_loose
-            for v in variants:
-                if v.startswith("points"):
-                    lr = _points(reg, frame.depth_tof, v.split(": ")[1])
-                elif (jump := v.removeprefix("triangles, ")) in jumps:
-                    lr = Registration(rig.tof, reg.target, rig.pose, jump=jumps[jump])(frame.depth_tof)
-                else:
-                    reg._splat_loose = loose if v == "triangles" else (lambda *a: None)
-                    lr = reg(frame.depth_tof)
-                out = upsample("guided", lr, scale, frame.rgb)
-                seen = frame.visible & np.isfinite(frame.depth_gt)
-                covered = seen & np.isfinite(out)
-                acc = sums[scale, v]
-                acc[0] += float(((out[covered] - frame.depth_gt[covered]) ** 2).sum())
-                acc[1] += int(covered.sum())
-                acc[2] += int(seen.sum())
-    print("| scale | registration | guided RMSE (cm) | coverage |\n| --- | --- | ---: | ---: |")
-    for (scale, v), (sq, n, seen) in sums.items():
-        print(f"| x{scale} | {v} | {100 * np.sqrt(sq / n):.2f} | {100 * n / seen:.2f} % |")
+    model, meta = load_model(None, scale=args.scale)
+    model.eval()
+    clips = read_rig_clips(args.folder, args.scale)
+    rig = clips[0].rig
+    reg = Registration(rig.tof, rig.rgb, args.scale, rig.pose)
+    print(f"| registration | {meta.name} RMSE (cm) | guided RMSE (cm) | coverage |")
+    print("| --- | ---: | ---: | ---: |")
+    for name, register in VARIANTS.items():
+        scores: dict[str, list[ClipScore]] = {"model": [], "guided": []}
+        for clip in clips:
+            frames = [replace(f, depth_lr=register(reg, f.depth_tof).astype(np.float32)) for f in clip.frames]
+            variant = Clip(clip.name, clip.scale, clip.max_depth, frames, rig=clip.rig)
+            outputs = predict_offline(model, variant, meta.max_depth, meta.window, views=meta.views)
+            metrics = {"model": ClipMetrics(), "guided": ClipMetrics()}
+            for frame, out in zip(frames, outputs, strict=True):
+                truth = scored_truth(frame)  # the pixels the ToF sees
+                metrics["model"].add(out, truth)
+                metrics["guided"].add(upsample("guided", frame.depth_lr, args.scale, frame.rgb), truth)
+            for key, m in metrics.items():
+                scores[key].append(m.score())
+        model_score, guided_score = mean_scores(scores["model"]), mean_scores(scores["guided"])
+        print(f"| {name} | {model_score.rmse_cm:.2f} | {guided_score.rmse_cm:.2f} | "
+              f"{100 * model_score.coverage:.2f} % |", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

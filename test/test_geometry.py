@@ -9,7 +9,7 @@ from sensor_msgs.msg import CameraInfo
 
 from stdnet_ros.geometry.camera import CameraModel, CameraModelError
 from stdnet_ros.geometry.pose import Pose
-from stdnet_ros.geometry.registration import Registration
+from stdnet_ros.geometry.registration import DepthJump, Registration, histogram_peak
 
 LENSES = {  # distortion of the ToF in each camera model ROS names
     "plumb_bob": np.array([-0.12, 0.035, 0.001, -0.0005, 0.002]),
@@ -152,7 +152,7 @@ def _away_from_edges(truth: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def test_an_offset_turned_distorted_tof_registers_to_the_exact_depth(model: str, box: bool) -> None:
     tof, grid = _tof(model), RGB.grid(4)
     depth, truth, seen = _scene(tof, grid, box)
-    out = Registration(tof, grid, MOUNT)(depth)
+    out = Registration(tof, RGB, 4, MOUNT)(depth)
     interior = _away_from_edges(truth, seen)
     assert np.isfinite(out[interior]).all()
     assert np.abs(out[interior] - truth[interior]).max() < 1e-3  # < 1 mm before any quantisation
@@ -166,9 +166,9 @@ def test_a_rectified_pair_registers_with_p_and_no_distortion() -> None:
     tof_info = _info(224, 172, d=[-0.2, 0.05, 0.0, 0.0, 0.0])
     tof_info.p = [200.0, 0.0, 110.0, 0.0, 0.0, 200.0, 86.0, 0.0, 0.0, 0.0, 1.0, 0.0]
     tof = CameraModel.from_camera_info(tof_info, rectified=True)
-    grid = CameraModel.from_camera_info(_info(), rectified=True).grid(8)
-    depth, truth, seen = _scene(tof, grid)
-    out = Registration(tof, grid, MOUNT)(depth)
+    rgb = CameraModel.from_camera_info(_info(), rectified=True)
+    depth, truth, seen = _scene(tof, rgb.grid(8))
+    out = Registration(tof, rgb, 8, MOUNT)(depth)
     interior = _away_from_edges(truth, seen)
     assert np.abs(out[interior] - truth[interior]).max() < 1e-3
 
@@ -176,9 +176,8 @@ def test_a_rectified_pair_registers_with_p_and_no_distortion() -> None:
 def test_a_grid_denser_than_the_tof_has_no_hole_pattern() -> None:
     """Four grid cells per ToF pixel: one point per ToF pixel would leave 3 of 4 cells empty."""
     tof = CameraModel(80, 60, _k(70.0, 70.0, 39.5, 29.5))
-    grid = RGB.grid(2)  # 320 x 240
-    depth, truth, seen = _scene(tof, grid, box=False)
-    out = Registration(tof, grid, MOUNT)(depth)
+    depth, truth, seen = _scene(tof, RGB.grid(2), box=False)  # 320 x 240
+    out = Registration(tof, RGB, 2, MOUNT)(depth)
     interior = _away_from_edges(truth, seen)
     assert interior.sum() > 10_000 and np.isfinite(out[interior]).all()
     assert np.abs(out[interior] - truth[interior]).max() < 1e-3
@@ -189,15 +188,15 @@ def test_the_nearer_surface_wins_and_range_becomes_z() -> None:
     same = Pose.from_xyzquat([0, 0, 0, 0, 0, 0, 1])
     depth = np.full((30, 40), 3.0, np.float32)
     depth[10:20, 10:20] = 1.0
-    out = Registration(tof, tof, same)(depth)
+    out = Registration(tof, tof, 1, same)(depth)
     np.testing.assert_allclose(out, depth, atol=1e-5)  # identity rig: the depth itself
     # the same surfaces seen from 20 cm to the side: the near square covers part of the far wall
-    shifted = Registration(tof, tof, Pose.from_xyzquat([0.2, 0, 0, 0, 0, 0, 1]))(depth)
+    shifted = Registration(tof, tof, 1, Pose.from_xyzquat([0.2, 0, 0, 0, 0, 0, 1]))(depth)
     assert np.nanmin(shifted) == pytest.approx(1.0) and (shifted[12:18, 19:27] == np.float32(1.0)).all()
     # a range sensor: radial distance along each ray, converted to z
     rays = tof.rays()
     radial = (depth * np.linalg.norm(rays, axis=-1)).astype(np.float32)
-    np.testing.assert_allclose(Registration(tof, tof, same, depth_is_range=True)(radial), depth, atol=1e-5)
+    np.testing.assert_allclose(Registration(tof, tof, 1, same, depth_is_range=True)(radial), depth, atol=1e-5)
 
 
 def test_invalid_pixels_and_edges_leave_holes_not_smears() -> None:
@@ -207,14 +206,14 @@ def test_invalid_pixels_and_edges_leave_holes_not_smears() -> None:
     depth[:, 20:] = 6.0  # a depth edge between columns 19 and 20
     depth[5, 5] = np.nan
     grid = CameraModel(80, 60, tof.resampled(2, 80, 60).k)  # twice as dense: cells between the columns
-    out = Registration(tof, grid, same)(depth)
+    out = Registration(tof, grid, 1, same)(depth)
     row = out[30]
     assert np.isnan(row[39:41]).all()  # the cells between the last near and first far pixel: no smear
     assert (row[1:38] == np.float32(2.0)).all() and (row[42:79] == np.float32(6.0)).all()
     assert np.isnan(row[[0, 79]]).all()  # beyond the outermost ToF pixel centres: outside its view
     assert np.isnan(out[9:12, 9:12]).any()  # around the invalid pixel: not interpolated across it
     with pytest.raises(ValueError, match="camera_info says 40x30"):
-        Registration(tof, grid, same)(depth[:, :30])
+        Registration(tof, grid, 1, same)(depth[:, :30])
 
 
 def test_a_tof_pixel_centre_on_a_grid_centre_is_drawn_whatever_the_rounding() -> None:
@@ -224,5 +223,35 @@ def test_a_tof_pixel_centre_on_a_grid_centre_is_drawn_whatever_the_rounding() ->
     tof = CameraModel(48, 32, _k(37.5, 37.5, 23.5, 15.5))
     grid = CameraModel(48, 32, _k(37.5, 37.5, np.nextafter(23.5, 99.0), 15.5))
     same = Pose.from_xyzquat([0, 0, 0, 0, 0, 0, 1])
-    out = Registration(tof, grid, same)(np.full((32, 48), 3.46, np.float32))
+    out = Registration(tof, grid, 1, same)(np.full((32, 48), 3.46, np.float32))
     np.testing.assert_allclose(out, 3.46, rtol=1e-6)
+
+
+def test_a_cell_seeing_two_surfaces_reports_the_one_returning_more_light() -> None:
+    """Each cell is the histogram peak of its samples (one per RGB pixel), votes weighted by 1/z^2
+    as a direct-ToF pixel's photons are: a near surface wins with fewer samples, a far one only with
+    enough more; the value is the winner's harmonic mean, and no sample leaves the cell empty."""
+    near, far = np.full(16, np.nan), np.full(16, np.nan)
+    near[:6], near[6:] = 1.0, 3.0  # votes 6 against 10 / 9
+    far[:2], far[2:] = 1.0, 1.5  # votes 2 against 14 / 2.25
+    blocks = np.stack([near, far, np.full(16, np.nan), np.r_[2.0, 2.1, 1.9, [np.nan] * 13]])[None]
+    out = histogram_peak(blocks.astype(np.float32), DepthJump())
+    np.testing.assert_allclose(out[0, :2], [1.0, 1.5], rtol=1e-6)
+    assert np.isnan(out[0, 2])
+    assert out[0, 3] == pytest.approx(3 / (1 / 2.0 + 1 / 2.1 + 1 / 1.9), rel=1e-6)  # one surface: all
+
+
+def test_a_box_edge_in_the_grid_takes_the_side_a_direct_tof_would() -> None:
+    """Registered through the package (one sample per RGB pixel, each cell the histogram peak), the
+    box's edge cells are the box where it returns more light than the wall behind: a cell is never
+    the mixed depth between the two, and the box grows into edge cells rather than shrinking."""
+    tof = _tof("plumb_bob")
+    depth, _, seen = _scene(tof, RGB.grid(4))
+    out = Registration(tof, RGB, 4, MOUNT)(depth)
+    fine = Registration(tof, RGB, 4, MOUNT).samples(depth)
+    box_share = (fine < 2.2).reshape(out.shape[0], 4, out.shape[1], 4).mean(axis=(1, 3))
+    edge = seen & (box_share > 0) & (box_share < 1)
+    assert edge.sum() > 20
+    on_box = out[edge] < 2.2
+    assert (on_box | (out[edge] > 3.0)).all()  # one side or the other, nothing in between
+    assert on_box[box_share[edge] >= 0.5].all()  # a box half or more of the cell: the box

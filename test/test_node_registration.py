@@ -116,9 +116,9 @@ def _registered_as(probe: Probe, t: float, k: int, pose: list[float], encoding: 
                                  if (m.header.stamp.sec, m.header.stamp.nanosec) == want), None), 5.0)
     assert msg is not None and msg.encoding == "32FC1" and msg.header.frame_id == RGB_FRAME
     got = image_to_depth(msg)
-    grid = CameraModel.from_camera_info(rgb_info(t)).grid(4)
+    rgb = CameraModel.from_camera_info(rgb_info(t))
     depth = image_to_depth(tof_msg(k, t, encoding))  # as the node decodes it (mm -> m)
-    expected = Registration(CameraModel.from_camera_info(tof_info(t)), grid, Pose.from_xyzquat(pose))(depth)
+    expected = Registration(CameraModel.from_camera_info(tof_info(t)), rgb, 4, Pose.from_xyzquat(pose))(depth)
     np.testing.assert_allclose(got, expected, atol=1e-6)
     return got
 

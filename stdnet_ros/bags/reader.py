@@ -131,7 +131,7 @@ class BagClip:
             return None
         if "scale" not in self.info:
             raise BagError(f"bag {self.path}: a rig bag without stdnet_ros metadata names no scale")
-        return Registration(rig.tof, rig.rgb.grid(int(self.info["scale"])), rig.pose)
+        return Registration(rig.tof, rig.rgb, int(self.info["scale"]), rig.pose)
 
     def stamped_frames(self, slop_s: float = DEFAULT_SLOP_S) -> Iterator[tuple[int, Frame]]:
         """(exact depth stamp in ns, Frame): float seconds cannot hold wall-clock nanoseconds.

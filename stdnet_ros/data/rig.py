@@ -138,7 +138,7 @@ class RigView:
                        tx * block, ty * block, tw * block, th * block)  # fmt: skip
         self.fine_rays = fine.rays().reshape(-1, 3).T
         self.fine_focal = float(fine.k[0, 0])
-        self.registrations = {s: Registration(tof, rgb.grid(s), rig.pose) for s in scales}
+        self.registrations = {s: Registration(tof, rgb, s, rig.pose) for s in scales}
 
     def _tof_pose(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         origin, rot = self.scene.camera(index)

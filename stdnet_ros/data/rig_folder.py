@@ -107,7 +107,7 @@ def read_rig_clips(root: str | Path, scale: int, frames: int | None = None) -> l
     rig, depth_is_range = read_rig(root)
     if rig.rgb.width % scale or rig.rgb.height % scale:
         raise ValueError(f"{root}: the RGB's {rig.rgb.width}x{rig.rgb.height} is not divisible by x{scale}")
-    registration = Registration(rig.tof, rig.rgb.grid(scale), rig.pose, depth_is_range)
+    registration = Registration(rig.tof, rig.rgb, scale, rig.pose, depth_is_range)
     clips = []
     for folder in sorted(p for p in root.iterdir() if (p / "rgb").is_dir()):
         names = sorted(p.name for p in (folder / "rgb").glob("*.png"))[:frames]

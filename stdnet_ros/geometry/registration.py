@@ -1,25 +1,30 @@
 """Register a separate ToF camera's depth into the RGB camera's network grid, ROS-free.
 
 Every ToF pixel is a point on its ray (rays computed once per camera_info),
-moved into the RGB camera's optical frame and projected into the grid (the RGB
-camera at 1/scale, :meth:`CameraModel.grid`). The ToF image is then treated as
-a surface: each 2x2 block of pixels is two triangles, rasterised at the grid's
+moved into the RGB camera's optical frame and projected into the RGB camera's
+own pixel grid (padded to a multiple of the scale). The ToF image is treated as
+a surface: each 2x2 block of pixels is two triangles, rasterised at the RGB
 pixel centres with perspective-correct depth, and a z-buffer keeps the nearer
-surface. So a grid denser than the ToF gets no regular hole pattern (the
-triangles cover it), and a grid coarser than the ToF gets, in each cell, the
-measured surface at the cell's centre rather than a mean that would mix the
-two sides of an edge (on generated judge-rig frames, the guided filter after
-this registration scores 25.9 / 31.5 cm at x4 / x8, against 28.9 / 45.6 with
-one point per ToF pixel z-buffered as depth_image_proc does, 31.1 / 34.9 with
-the mean of the points in a cell and 32.5 / 35.1 with the point nearest the
-cell's centre: ``scripts/registration_variants.py``). A triangle whose corners differ in depth by more than
+surface. A triangle whose corners differ in depth by more than
 :class:`DepthJump` allows spans an occlusion edge and is not drawn: nothing is
-smeared across an edge, and the cells the ToF cannot see (parallax shadows,
-outside its field of view) stay empty (NaN). A ToF pixel that is no drawn
-triangle's corner (a pole one pixel wide, a lone return) is kept as a point in
-the empty cell it rounds into, as depth_image_proc's register keeps every
-pixel. The value stored is z along the RGB camera's optical axis
-(REP 118).
+smeared across an edge, and the pixels the ToF cannot see (parallax shadows,
+outside its field of view) stay empty. A ToF pixel that is no drawn triangle's
+corner (a pole one pixel wide, a lone return) is kept as a point in the empty
+pixel it rounds into, as depth_image_proc's register keeps every pixel.
+
+Each cell of the network's grid (the RGB camera at 1/scale) then reports what
+a direct-ToF pixel covering its scale x scale RGB pixels would: the peak of
+their depth histogram, votes weighted by 1/z^2 (:func:`histogram_peak`). That is
+how the sensor model makes the low-resolution depth the network is trained on,
+so at a depth edge a cell takes one side, mostly the nearer, never a mix. On
+generated rig clips apart from the judge's and training's (``scripts/registration_variants.py``:
+640 x 480 RGB, 224 x 172 ToF 4.5 cm away, x4, RMSE over the RGB pixels the
+ToF sees) the embedded model scores 18.05 cm with this registration, 18.27
+with the cells' harmonic mean or with one point per ToF pixel z-buffered
+(depth_image_proc), 18.68 with their nearest sample, and 22.46 with triangles
+drawn at the cells' centres alone, where it lost to the guided filter (22.28);
+the guided filter does best with the harmonic mean (21.01; 22.77 with this
+registration). The value stored is z along the RGB camera's optical axis (REP 118).
 """
 
 from __future__ import annotations
@@ -61,13 +66,29 @@ class DepthJump:
 
 
 class Registration:
-    """ToF depth (h, w) metres -> z in the target grid (H, W) float32 metres, NaN where unseen."""
+    """ToF depth (h, w) metres -> z in the RGB camera's x``scale`` network grid (H, W) float32 metres,
+    NaN where unseen.
+
+    Where the ToF's pixels are finer than the grid's cells (its focal length in pixels the larger),
+    the ToF surface is drawn at every pixel centre of the (padded) RGB camera, each cell ``scale`` x
+    ``scale`` times over (:meth:`samples`), and each cell then reports what a direct-ToF pixel
+    covering it would: the peak of its samples' depth histogram (:func:`histogram_peak`), as the
+    sensor model makes the training data's low-resolution depth from the high-resolution one.
+    Otherwise the surface is drawn at the cells' centres alone.
+    """
 
     def __init__(
-        self, source: CameraModel, target: CameraModel, pose: Pose, depth_is_range: bool = False,
+        self, source: CameraModel, rgb: CameraModel, scale: int, pose: Pose, depth_is_range: bool = False,
         jump: DepthJump | None = None,
     ) -> None:  # fmt: skip
-        self.source, self.target, self.pose = source, target, pose
+        self.source, self.pose = source, pose
+        self.target = rgb.grid(scale)
+        # A ToF no finer than the grid measures each cell itself: its surface at the cell centres is
+        # the cell's value (a ToF that is the grid registers to itself exactly); a finer one is
+        # sampled at every RGB pixel and each cell made as the sensor model makes one.
+        self.scale = scale if source.k[0, 0] > self.target.k[0, 0] else 1
+        self.fine = self.target.resampled(self.scale, self.target.width * self.scale,
+                                          self.target.height * self.scale)  # fmt: skip
         self.jump = jump or DepthJump()
         rays = source.rays()
         if depth_is_range:  # radial distance: the unit ray times the range is the point
@@ -75,6 +96,14 @@ class Registration:
         self._rays = rays
 
     def __call__(self, depth: np.ndarray) -> np.ndarray:
+        fine = self.samples(depth)
+        h, w, s = self.target.height, self.target.width, self.scale
+        blocks = fine.reshape(h, s, w, s).transpose(0, 2, 1, 3).reshape(h, w, s * s)
+        return histogram_peak(blocks, self.jump)
+
+    def samples(self, depth: np.ndarray) -> np.ndarray:
+        """The ToF surface's z at every sample of the cells (``scale`` x ``scale`` a cell: the padded
+        RGB camera's pixel centres, or the cells' centres), NaN where unseen."""
         if depth.shape != (self.source.height, self.source.width):
             raise ValueError(
                 f"depth is {depth.shape[1]}x{depth.shape[0]} but its camera_info says "
@@ -82,15 +111,15 @@ class Registration:
             )
         valid = valid_mask(depth)
         points = self.pose.apply(self._rays * np.where(valid, depth, np.nan)[..., None].astype(np.float64))
-        uv = self.target.project(points).astype(np.float32)  # float32 from here: 1e-5 px, 1 um at 10 m
+        uv = self.fine.project(points).astype(np.float32)  # float32 from here: 1e-5 px, 1 um at 10 m
         z = points[..., 2].astype(np.float32)
         seen = np.isfinite(uv).all(axis=-1) & (z > 0)
         z = np.where(seen, z, np.float32(np.nan))  # an unseen corner fails every comparison: not drawn
-        cells = np.full(self.target.width * self.target.height, np.inf)
+        cells = np.full(self.fine.width * self.fine.height, np.inf)
         drawn = self._rasterise(uv, z, cells)
         self._splat_loose(uv[seen & ~drawn], z[seen & ~drawn], cells)
         out = np.where(np.isfinite(cells), cells, np.nan).astype(np.float32)
-        return out.reshape(self.target.height, self.target.width)
+        return out.reshape(self.fine.height, self.fine.width)
 
     def _rasterise(self, uv: np.ndarray, z: np.ndarray, cells: np.ndarray) -> np.ndarray:
         """Draw every triangle of seen corners that spans no depth edge, z-buffered into ``cells``;
@@ -130,29 +159,58 @@ class Registration:
         self, tu: np.ndarray, tv: np.ndarray, tz: np.ndarray, x0: np.ndarray, y0: np.ndarray,
         x1: np.ndarray, y1: np.ndarray, size: int, cells: np.ndarray,
     ) -> None:  # fmt: skip
-        """Rasterise triangles whose bounding boxes hold at most ``size`` x ``size`` grid centres."""
-        oy, ox = np.divmod(np.arange(size * size), size)
-        x, y = x0[:, None] + ox, y0[:, None] + oy
-        (ua, ub, uc), (va, vb, vc) = tu.T[:, :, None], tv.T[:, :, None]
+        """Rasterise triangles whose bounding boxes hold at most ``size`` x ``size`` pixel centres.
+
+        Arrays are (candidate, triangle), so every operation runs along the triangles (this is most
+        of a registration's time; (triangle, candidate) arrays of 4 candidates ran 1.4x slower)."""
+        offsets = np.arange(size)
+        x, y = np.tile(offsets, size)[:, None] + x0, np.repeat(offsets, size)[:, None] + y0
+        (ua, ub, uc), (va, vb, vc), (za, zb, zc) = (np.ascontiguousarray(t.T, float) for t in (tu, tv, tz))
         den = (vb - vc) * (ua - uc) + (uc - ub) * (va - vc)
         with np.errstate(divide="ignore", invalid="ignore"):
             l1 = ((vb - vc) * (x - uc) + (uc - ub) * (y - vc)) / den
             l2 = ((vc - va) * (x - uc) + (ua - uc) * (y - vc)) / den
         l3 = 1 - l1 - l2
         inside = (l1 >= -_EDGE_EPS) & (l2 >= -_EDGE_EPS) & (l3 >= -_EDGE_EPS) & (np.abs(den) > 1e-12)
-        inside &= (x <= x1[:, None]) & (y <= y1[:, None])
-        inside &= (x >= 0) & (y >= 0) & (x < self.target.width) & (y < self.target.height)
-        inv_z = l1 / tz[:, 0:1] + l2 / tz[:, 1:2] + l3 / tz[:, 2:3]  # 1/z is affine in the image of a plane
-        index = (y * self.target.width + x)[inside].astype(np.int64)
-        np.minimum.at(cells, index, 1 / inv_z[inside])
+        inside &= (x <= x1) & (y <= y1) & (x >= 0) & (y >= 0) & (x < self.fine.width) & (y < self.fine.height)
+        inv_z = l1 / za + l2 / zb + l3 / zc  # 1/z is affine in the image of a plane
+        np.minimum.at(cells, (y[inside] * self.fine.width + x[inside]).astype(np.int64), 1 / inv_z[inside])
 
     def _splat_loose(self, uv: np.ndarray, z: np.ndarray, cells: np.ndarray) -> None:
         """ToF points that are no drawn triangle's corner (a pole one pixel wide, a lone return)
         fill the empty cell they round into, nearest first; they never overwrite a drawn surface."""
         col, row = np.rint(uv[:, 0]), np.rint(uv[:, 1])
-        inside = (col >= 0) & (row >= 0) & (col < self.target.width) & (row < self.target.height)
-        index = (row[inside] * self.target.width + col[inside]).astype(np.int64)
+        inside = (col >= 0) & (row >= 0) & (col < self.fine.width) & (row < self.fine.height)
+        index = (row[inside] * self.fine.width + col[inside]).astype(np.int64)
         points = np.full_like(cells, np.inf)
         np.minimum.at(points, index, z[inside])
         empty = ~np.isfinite(cells)
         cells[empty] = points[empty]
+
+
+def histogram_peak(blocks: np.ndarray, jump: DepthJump) -> np.ndarray:
+    """(h, w, n) depth samples per cell (NaN = none) -> (h, w) the cell's histogram peak.
+
+    A direct-ToF pixel reports the peak of the photons' depth histogram over its area: where it sees
+    two surfaces, the one returning more light, which falls off as 1/z^2 (docs/dtof-sensor.md). So
+    each sample votes with weight 1/z^2 for every sample within the depth-jump tolerance of it (the
+    same surface), the best-supported sample's surface wins, and the cell reports its members'
+    harmonic mean (exact at the cell's centre for a plane seen whole: 1/z is affine in the image).
+    Cells with one surface only (most of them) take the fast path.
+    """
+    inverse = 1.0 / blocks.astype(np.float64)  # NaN for no sample
+    near, far = np.fmin.reduce(blocks, axis=-1), np.fmax.reduce(blocks, axis=-1)  # NaN: an empty cell
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 = NaN: an empty cell
+        out = (np.isfinite(blocks).sum(axis=-1) / np.nansum(inverse, axis=-1)).astype(np.float32)
+        mixed = far - near > jump.absolute_m + jump.relative * near  # False where empty (NaN)
+    if mixed.any():
+        z = blocks[mixed].astype(np.float64)  # (m, n)
+        ok = np.isfinite(z)
+        weight = np.where(ok, np.nan_to_num(inverse[mixed]) ** 2, 0.0)
+        zi, zj = z[:, :, None], z[:, None, :]
+        same = np.abs(zi - zj) <= jump.absolute_m + jump.relative * np.fmin(zi, zj)
+        votes = np.where(ok, (same * weight[:, None, :]).sum(axis=-1), -1.0)
+        best = np.take_along_axis(z, votes.argmax(axis=-1)[:, None], axis=-1)
+        members = ok & (np.abs(z - best) <= jump.absolute_m + jump.relative * np.fmin(z, best))
+        out[mixed] = members.sum(axis=-1) / np.where(members, 1.0 / z, 0.0).sum(axis=-1)
+    return out

@@ -149,7 +149,7 @@ class CameraPair:
         grid = rgb_cam.grid(scale)
         if self.mode == "auto" and grid.matches(depth_cam):
             return self._as_registered(item, scale)
-        registration = self._registration(depth_cam, grid, self._pose_for(item))
+        registration = self._registration(depth_cam, rgb_cam, scale, self._pose_for(item))
         depth = registration(item.depth)
         rgb = pad_to(item.rgb, grid.height * scale, grid.width * scale)
         return Prepared(rgb, depth, (item.rgb.shape[1], item.rgb.shape[0]), False, True)
@@ -176,10 +176,11 @@ class CameraPair:
                 ) from None
         return self._poses[key]
 
-    def _registration(self, depth_cam: CameraModel, grid: CameraModel, pose: Pose) -> Registration:
+    def _registration(self, depth_cam: CameraModel, rgb_cam: CameraModel, scale: int,
+                      pose: Pose) -> Registration:  # fmt: skip
         """The registration for these cameras and pose; rays are computed once per camera_info."""
-        key = (depth_cam.key(), grid.key(), pose.rotation.tobytes(), pose.translation.tobytes())
+        key = (depth_cam.key(), rgb_cam.key(), scale, pose.rotation.tobytes(), pose.translation.tobytes())
         if key not in self._registrations:
             self._registrations.clear()  # one rig at a time: a new camera_info replaces the old
-            self._registrations[key] = Registration(depth_cam, grid, pose, self.depth_is_range)
+            self._registrations[key] = Registration(depth_cam, rgb_cam, scale, pose, self.depth_is_range)
         return self._registrations[key]
