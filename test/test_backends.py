@@ -88,9 +88,13 @@ def test_fixed_shape_models_compiled_in_the_background_take_over_with_the_same_n
                for name in ("openvino", "torch")}  # fmt: skip
     pieces = engines["openvino"].backend.pieces
     stream = random_stream(Case(64, 48), 3, seed=7)
-    for rgb, depth, stamp in stream:  # the first pass meets the shapes: the dynamic models compute
+    assert not engines["openvino"].backend.warming()  # nothing started yet
+    for n, (rgb, depth, stamp) in enumerate(stream):  # the first pass meets the shapes: dynamic models
         engines["openvino"].push(rgb, depth, stamp)
+        if n == 0:  # the frame's last piece asked for its compilation as the frame ended, behind others
+            assert engines["openvino"].backend.warming()
     engines["openvino"].backend.settle()
+    assert not engines["openvino"].backend.warming() and not engines["torch"].backend.warming()
     assert all(piece.compiled.fixed and all(f.result() for f in piece.compiled.fixed.values())
                for piece in pieces.values())  # fmt: skip
     for rgb, depth, stamp in stream:

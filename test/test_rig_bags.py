@@ -65,7 +65,7 @@ def test_convert_writes_a_rig_bag_and_the_demo_clip_is_a_rig_at_320(tmp_path: Pa
     assert cli_main(["convert", "synthetic", str(out), "--rig", "--frames", "2", "--size", "120", "160"]) == 0
     assert open_bag(out).rig().tof.size == (224, 172)
     assert cli_main(["convert", "synthetic", str(tmp_path / "bad"), "--rig", "--size", "100", "160"]) == 2
-    demo = demo_clip(1, 240, 320, rig=True)
+    demo = demo_clip(1, 240, 320)
     assert demo.rig.rgb.size == (320, 240) and demo.frames[0].depth_tof.shape == (172, 224)
 
 

@@ -1,8 +1,11 @@
 """``stdnet-ros demo``: the README's first command, a complete live evaluation on a fresh machine.
 
-Renders a synthetic RGB-D clip, writes it as a rosbag2 bag with realistic
-sensor timing, replays it at recorded speed through the real node process on
-the embedded default model, and prints the summary and where the report is.
+Renders a synthetic clip of a camera pair (an RGB camera and a separate ToF
+camera beside it, with its own lens and resolution), writes it as a rosbag2 bag
+with both camera_infos, /tf_static and realistic sensor timing, replays it at
+recorded speed through the real node process on the embedded default model
+(which registers the ToF into the RGB view), and prints the summary and where
+the report is.
 Everything is generated locally: no download, no data set needed.
 """
 
@@ -38,9 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--depth-hz", type=float, default=DEPTH_HZ,
                         help="ToF frame rate in the bag (the colour camera runs at 30 Hz)")
     parser.add_argument("--checkpoint", help="model file (default: the embedded default model)")
-    parser.add_argument("--rig", action="store_true",
-                        help="a camera pair: the 224x172 plumb_bob ToF 4.5 cm beside the RGB (data.rig."
-                        "judge_rig, its RGB at --size, 4:3) that the node registers, not registered depth")
+    parser.add_argument("--registered", action="store_true",
+                        help="depth already registered to the RGB at 1/4 of its size, instead of the camera "
+                        "pair (the 224x172 plumb_bob ToF 4.5 cm beside the RGB, data.rig.judge_rig, its RGB "
+                        "at --size, 4:3) that the node registers")
     parser.set_defaults(func=run)  # fmt: skip
 
 
@@ -55,16 +59,16 @@ def _model_present(checkpoint: str | None) -> str | None:
     return f"{what} is missing: {path} (pass --checkpoint FILE)"
 
 
-def demo_clip(frames: int, height: int, width: int, rig: bool = False) -> Clip:
-    """The demo's clip: depth registered to the RGB already, or (``rig``) a separate ToF camera's
-    (the judge rig with its RGB at ``width`` x ``height``), for a bag the node registers itself.
+def demo_clip(frames: int, height: int, width: int, rig: bool = True) -> Clip:
+    """The demo's clip: a separate ToF camera's (the judge rig with its RGB at ``width`` x
+    ``height``), for a bag the node registers itself, or (not ``rig``) depth registered already.
 
     The rig's ToF is rendered with 2 x 2 rays a pixel, not 4 x 4: a demo renders 150 frames on a CPU.
     """
     if not rig:
         return generate_clip(DEMO_SEED, frames, height=height, width=width, scale=DEMO_SCALE)
     if height * 4 != width * 3:
-        raise ValueError(f"--rig: the rig's RGB is 4:3, --size {height} {width} is not")
+        raise ValueError(f"the camera pair's RGB is 4:3, --size {height} {width} is not (or --registered)")
     return generate_clips(DEMO_SEED, frames, height, width, (DEMO_SCALE,), rig=judge_rig(width),
                           tof_block=DEMO_TOF_BLOCK)[DEMO_SCALE]  # fmt: skip
 
@@ -82,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         folder.mkdir(parents=True)
         print(f"[1/2] rendering {args.frames} synthetic frames ({width}x{height}) into a bag ...", flush=True)
-        clip = demo_clip(args.frames, height, width, args.rig)
+        clip = demo_clip(args.frames, height, width, not args.registered)
         timing = Timing(depth_hz=args.depth_hz, seed=DEMO_SEED)
         bag = write_bag(clip, folder / "synthetic_bag", timing=timing, progress=True)
         print(f"[2/2] replaying {bag} through stdnet_node at x{args.rate:g} ...", flush=True)

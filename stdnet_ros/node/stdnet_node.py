@@ -382,6 +382,8 @@ class StdnetNode(Node):
 
     def _keep_up(self, result: FrameResult) -> None:
         """Cut the next checkpoint setting (window, then views) when frames outlast the pairs' period."""
+        if self.pipeline.engine.backend.warming():
+            return  # frames run the slower dynamic-shape models until the fixed ones are compiled
         hz = self.stats.hz(PAIRS, time.monotonic())
         if self._budget is None or not self._budget.over(result.inference_s, hz):
             return

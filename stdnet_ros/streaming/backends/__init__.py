@@ -50,6 +50,9 @@ class Backend(Protocol):
         """Wait for work it started in the background (compilations), so what follows is timed as it
         will run from then on."""
 
+    def warming(self) -> bool:
+        """Whether work it started in the background is still running: frames are slower until then."""
+
     def steer(self, hg: str, lr_up: torch.Tensor) -> Steering: ...
 
     def encode(self, hg: str, lr_up: torch.Tensor, guide: torch.Tensor, extra: torch.Tensor | None = None,

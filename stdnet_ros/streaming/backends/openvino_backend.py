@@ -170,6 +170,9 @@ class _Compiled:
         for future in list(self.fixed.values()):
             future.result()
 
+    def compiling(self) -> bool:
+        return not all(future.done() for future in list(self.fixed.values()))
+
 
 class _Piece:
     """One compiled piece called like the torch module: tensors in, a list of new tensors out."""
@@ -240,6 +243,11 @@ class OpenVINOBackend:
         for pieces in (self.pieces, self.lane_pieces or {}):
             for piece in pieces.values():
                 piece.compiled.settle()
+
+    def warming(self) -> bool:
+        """Whether a fixed-shape compilation started so far is still running."""
+        return any(piece.compiled.compiling() for pieces in (self.pieces, self.lane_pieces or {})
+                   for piece in pieces.values())  # fmt: skip
 
     def steer(self, hg: str, lr_up: torch.Tensor) -> Steering:
         return Steering(*self.pieces["steer", hg](lr_up))

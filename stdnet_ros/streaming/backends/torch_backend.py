@@ -33,6 +33,9 @@ class TorchBackend:
     def settle(self) -> None:
         pass  # nothing runs in the background
 
+    def warming(self) -> bool:
+        return False  # nothing runs in the background
+
     def steer(self, hg: str, lr_up: torch.Tensor) -> Steering:
         return self.model.steer(hg, lr_up)
 
