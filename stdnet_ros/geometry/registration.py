@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from stdnet_ros.depth import valid_mask
 from stdnet_ros.geometry.camera import CameraModel
@@ -96,14 +97,37 @@ class Registration:
         self._rays = rays
 
     def __call__(self, depth: np.ndarray) -> np.ndarray:
-        fine = self.samples(depth)
+        """Drawn at the cells' centres first; the histogram peak is then computed only for the cells
+        where that may differ (:meth:`_uneven`), from the triangles near them drawn at the RGB pixels:
+        everywhere else one surface covers the cell, and its harmonic mean over a plane is the
+        centre's value. A third of the time of drawing every RGB pixel (320 x 240 x4)."""
+        uv, z, drawn = self._project(depth)
+        cells = self._draw_into(self.target, uv, z, drawn)
+        if self.scale == 1:
+            return cells
+        uneven = self._uneven(cells, uv, z)
+        if not uneven.any():
+            return cells
+        at = np.rint(np.nan_to_num(uv, nan=-1.0)).astype(np.intp)  # unseen points: masked out below
+        col = np.clip(at[..., 0], 0, self.target.width - 1)
+        row = np.clip(at[..., 1], 0, self.target.height - 1)
+        near = ndimage.binary_dilation(uneven, np.ones((3, 3), bool))[row, col] & np.isfinite(z)
+        blocks = near[:-1, :-1] | near[:-1, 1:] | near[1:, :-1] | near[1:, 1:]  # 2x2 ToF pixels by corner
+        fine = self._draw_into(self.fine, (uv + 0.5) * self.scale - 0.5, z, drawn, blocks)
         h, w, s = self.target.height, self.target.width, self.scale
-        blocks = fine.reshape(h, s, w, s).transpose(0, 2, 1, 3).reshape(h, w, s * s)
-        return histogram_peak(blocks, self.jump)
+        samples = fine.reshape(h, s, w, s).transpose(0, 2, 1, 3).reshape(h, w, s * s)
+        cells[uneven] = histogram_peak(samples[uneven], self.jump)
+        return cells
 
     def samples(self, depth: np.ndarray) -> np.ndarray:
         """The ToF surface's z at every sample of the cells (``scale`` x ``scale`` a cell: the padded
         RGB camera's pixel centres, or the cells' centres), NaN where unseen."""
+        uv, z, drawn = self._project(depth)
+        return self._draw_into(self.fine, (uv + 0.5) * self.scale - 0.5, z, drawn)
+
+    def _project(self, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(h, w, 2) float32 positions in the grid's pixels, (h, w) z (NaN where unseen), and which
+        ToF pixels are a corner of a triangle that spans no depth edge."""
         if depth.shape != (self.source.height, self.source.width):
             raise ValueError(
                 f"depth is {depth.shape[1]}x{depth.shape[0]} but its camera_info says "
@@ -111,32 +135,74 @@ class Registration:
             )
         valid = valid_mask(depth)
         points = self.pose.apply(self._rays * np.where(valid, depth, np.nan)[..., None].astype(np.float64))
-        uv = self.fine.project(points).astype(np.float32)  # float32 from here: 1e-5 px, 1 um at 10 m
+        uv = self.target.project(points).astype(np.float32)  # float32 from here: 1e-5 px, 1 um at 10 m
         z = points[..., 2].astype(np.float32)
         seen = np.isfinite(uv).all(axis=-1) & (z > 0)
         z = np.where(seen, z, np.float32(np.nan))  # an unseen corner fails every comparison: not drawn
-        cells = np.full(self.fine.width * self.fine.height, np.inf)
-        drawn = self._rasterise(uv, z, cells)
-        self._splat_loose(uv[seen & ~drawn], z[seen & ~drawn], cells)
-        out = np.where(np.isfinite(cells), cells, np.nan).astype(np.float32)
-        return out.reshape(self.fine.height, self.fine.width)
-
-    def _rasterise(self, uv: np.ndarray, z: np.ndarray, cells: np.ndarray) -> np.ndarray:
-        """Draw every triangle of seen corners that spans no depth edge, z-buffered into ``cells``;
-        returns (h, w): which ToF pixels are a corner of a drawn triangle.
-
-        Works on shifted views of the (h, w) images, one per triangle corner, so that only the
-        triangles holding a grid centre are ever gathered.
-        """
-        u, v = uv[..., 0], uv[..., 1]
         drawn = np.zeros(z.shape, dtype=bool)
         for corners in TRIANGLES:
+            drawable = self._drawable(*(z[c] for c in corners))
+            for c in corners:
+                drawn[c] |= drawable
+        return uv, z, drawn
+
+    def _drawable(self, za: np.ndarray, zb: np.ndarray, zc: np.ndarray) -> np.ndarray:
+        """Triangles of seen corners that span no depth edge (:class:`DepthJump`)."""
+        zmin = np.minimum(np.minimum(za, zb), zc)
+        return np.maximum(np.maximum(za, zb), zc) - zmin <= self.jump.absolute_m + self.jump.relative * zmin
+
+    def _draw_into(self, grid: CameraModel, uv: np.ndarray, z: np.ndarray, drawn: np.ndarray,
+                   blocks: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+        """The surface's z at ``grid``'s pixel centres (``uv`` in its pixels), NaN where unseen:
+        the triangles (of the 2x2 ToF ``blocks`` given, default all) z-buffered, then the points
+        that are no drawn triangle's corner in the cells left empty."""
+        cells = np.full(grid.width * grid.height, np.inf)
+        self._rasterise(grid, uv, z, cells, blocks)
+        loose = np.isfinite(z) & ~drawn
+        self._splat_loose(grid, uv[loose], z[loose], cells)
+        return np.where(np.isfinite(cells), cells, np.nan).astype(np.float32).reshape(grid.height, grid.width)
+
+    def _uneven(self, cells: np.ndarray, uv: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Cells whose RGB pixels may not all see one surface: those under a 2x2 block of ToF pixels
+        that is not two drawable triangles (a depth edge, an unseen pixel) or lies on the ToF image's
+        border, and those holding a ToF point off their centre's surface (a thin part). Decided from
+        the ToF's own pixels only, so a crop of the RGB camera finds the same cells."""
+        corners = [(uv[s][..., 0], uv[s][..., 1], z[s]) for s in (_TL, _TR, _BL, _BR)]
+        (_, _, za), (_, _, zb), (_, _, zc), (_, _, zd) = corners
+        broken = ~(self._drawable(za, zb, zc) & self._drawable(zb, zd, zc))
+        broken[[0, -1], :] = broken[:, [0, -1]] = True  # the field of view's edge
+        with np.errstate(invalid="ignore"):
+            us, vs = np.stack([c[0] for c in corners]), np.stack([c[1] for c in corners])
+            x0, x1 = np.floor(np.fmin.reduce(us)), np.ceil(np.fmax.reduce(us))
+            y0, y1 = np.floor(np.fmin.reduce(vs)), np.ceil(np.fmax.reduce(vs))
+        h, w = self.target.height, self.target.width
+        keep = broken & np.isfinite(x0) & (x1 >= 0) & (y1 >= 0) & (x0 < w) & (y0 < h)
+        x0, x1 = (np.clip(b[keep], 0, w - 1).astype(np.intp) for b in (x0, x1))
+        y0, y1 = (np.clip(b[keep], 0, h - 1).astype(np.intp) for b in (y0, y1))
+        marks = np.zeros((h + 1, w + 1), np.int32)  # each block's box of cells, as corner increments
+        for rows, cols, sign in ((y0, x0, 1), (y0, x1 + 1, -1), (y1 + 1, x0, -1), (y1 + 1, x1 + 1, 1)):
+            np.add.at(marks, (rows, cols), sign)
+        uneven = marks.cumsum(axis=0).cumsum(axis=1)[:h, :w] > 0
+        col, row = np.rint(uv[..., 0]), np.rint(uv[..., 1])
+        inside = np.isfinite(z) & (col >= 0) & (row >= 0) & (col < w) & (row < h)
+        r, c, zs = row[inside].astype(np.intp), col[inside].astype(np.intp), z[inside]
+        centre = cells[r, c]
+        with np.errstate(invalid="ignore"):
+            off = ~(np.abs(zs - centre) <= self.jump.absolute_m + self.jump.relative * np.fmin(zs, centre))
+        uneven[r[off], c[off]] = True
+        return uneven
+
+    def _rasterise(self, grid: CameraModel, uv: np.ndarray, z: np.ndarray, cells: np.ndarray,
+                   blocks: np.ndarray | None) -> None:  # fmt: skip
+        """Draw the triangles (of ``blocks``) of seen corners that span no depth edge, z-buffered
+        into ``cells``. Works on shifted views of the (h, w) images, one per triangle corner, so that
+        only the triangles holding a pixel centre are ever gathered."""
+        u, v = uv[..., 0], uv[..., 1]
+        for corners in TRIANGLES:
             (ua, ub, uc), (va, vb, vc), (za, zb, zc) = ([img[s] for s in corners] for img in (u, v, z))
-            zmin = np.minimum(np.minimum(za, zb), zc)
-            span = np.maximum(np.maximum(za, zb), zc) - zmin
-            drawable = span <= self.jump.absolute_m + self.jump.relative * zmin
-            for s in corners:
-                drawn[s] |= drawable
+            drawable = self._drawable(za, zb, zc)
+            if blocks is not None:
+                drawable &= blocks
             x0 = np.ceil(np.minimum(np.minimum(ua, ub), uc) - _BOX_EPS)
             x1 = np.floor(np.maximum(np.maximum(ua, ub), uc) + _BOX_EPS)
             y0 = np.ceil(np.minimum(np.minimum(va, vb), vc) - _BOX_EPS)
@@ -145,18 +211,18 @@ class Registration:
             pick = [(rows + s[0].start, cols + s[1].start) for s in corners]
             tu, tv, tz = (np.stack([img[p] for p in pick], 1) for img in (u, v, z))
             x0, x1, y0, y1 = (b[rows, cols] for b in (x0, x1, y0, y1))
-            extent = np.maximum(x1 - x0, y1 - y0) + 1  # grid centres per side of the bounding box
+            extent = np.maximum(x1 - x0, y1 - y0) + 1  # pixel centres per side of the bounding box
             size = 1
             while size <= MAX_EXTENT:  # triangles grouped by bounding box, so each group's work is small
                 group = np.flatnonzero((extent <= size) & (extent > size // 2))
                 if group.size:
-                    self._draw(tu[group], tv[group], tz[group], x0[group], y0[group], x1[group], y1[group],
-                               size, cells)  # fmt: skip
+                    self._draw(grid, tu[group], tv[group], tz[group], x0[group], y0[group], x1[group],
+                               y1[group], size, cells)  # fmt: skip
                 size *= 2
-        return drawn
 
+    @staticmethod
     def _draw(
-        self, tu: np.ndarray, tv: np.ndarray, tz: np.ndarray, x0: np.ndarray, y0: np.ndarray,
+        grid: CameraModel, tu: np.ndarray, tv: np.ndarray, tz: np.ndarray, x0: np.ndarray, y0: np.ndarray,
         x1: np.ndarray, y1: np.ndarray, size: int, cells: np.ndarray,
     ) -> None:  # fmt: skip
         """Rasterise triangles whose bounding boxes hold at most ``size`` x ``size`` pixel centres.
@@ -172,16 +238,17 @@ class Registration:
             l2 = ((vc - va) * (x - uc) + (ua - uc) * (y - vc)) / den
         l3 = 1 - l1 - l2
         inside = (l1 >= -_EDGE_EPS) & (l2 >= -_EDGE_EPS) & (l3 >= -_EDGE_EPS) & (np.abs(den) > 1e-12)
-        inside &= (x <= x1) & (y <= y1) & (x >= 0) & (y >= 0) & (x < self.fine.width) & (y < self.fine.height)
+        inside &= (x <= x1) & (y <= y1) & (x >= 0) & (y >= 0) & (x < grid.width) & (y < grid.height)
         inv_z = l1 / za + l2 / zb + l3 / zc  # 1/z is affine in the image of a plane
-        np.minimum.at(cells, (y[inside] * self.fine.width + x[inside]).astype(np.int64), 1 / inv_z[inside])
+        np.minimum.at(cells, (y[inside] * grid.width + x[inside]).astype(np.int64), 1 / inv_z[inside])
 
-    def _splat_loose(self, uv: np.ndarray, z: np.ndarray, cells: np.ndarray) -> None:
+    @staticmethod
+    def _splat_loose(grid: CameraModel, uv: np.ndarray, z: np.ndarray, cells: np.ndarray) -> None:
         """ToF points that are no drawn triangle's corner (a pole one pixel wide, a lone return)
-        fill the empty cell they round into, nearest first; they never overwrite a drawn surface."""
+        fill the empty pixel they round into, nearest first; they never overwrite a drawn surface."""
         col, row = np.rint(uv[:, 0]), np.rint(uv[:, 1])
-        inside = (col >= 0) & (row >= 0) & (col < self.fine.width) & (row < self.fine.height)
-        index = (row[inside] * self.fine.width + col[inside]).astype(np.int64)
+        inside = (col >= 0) & (row >= 0) & (col < grid.width) & (row < grid.height)
+        index = (row[inside] * grid.width + col[inside]).astype(np.int64)
         points = np.full_like(cells, np.inf)
         np.minimum.at(points, index, z[inside])
         empty = ~np.isfinite(cells)
