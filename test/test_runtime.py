@@ -101,6 +101,7 @@ def test_engine_resolves_auto_and_says_why() -> None:
 
 def test_thread_default_leaves_the_executor_a_core(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [runtime.default_threads(n) for n in (1, 2, 4, 16)] == [1, 1, 3, 15]
+    assert [runtime.default_threads(n, openvino=True) for n in (1, 2, 4)] == [1, 2, 4]
     before = torch.get_num_threads(), cv2.getNumThreads()
     try:
         monkeypatch.setattr(runtime, "usable_cores", lambda: 3)
@@ -109,6 +110,8 @@ def test_thread_default_leaves_the_executor_a_core(monkeypatch: pytest.MonkeyPat
         assert torch.get_num_threads() == 2 and cv2.getNumThreads() == 2
         assert runtime.apply_threads(1).startswith("compute threads (torch, OpenCV): 1 (as requested)")
         assert torch.get_num_threads() == 1 and cv2.getNumThreads() == 1
+        message = runtime.apply_threads(0, openvino=True)
+        assert message == "compute threads (torch, OpenCV): 3 (default for OpenVINO: 3 usable cores)"
     finally:
         torch.set_num_threads(before[0])
         cv2.setNumThreads(before[1])

@@ -75,8 +75,9 @@ PARAMS: tuple[Param, ...] = (
     Param("backend", "auto", "Inference backend: auto (OpenVINO on a CPU where installed, torch on CUDA), "
           "torch or openvino; one that fails to load falls back to torch (logged)", apply="model",
           choices=BACKENDS),
-    Param("threads", 0, "Inference threads (torch intra-op, OpenCV and OpenVINO); 0 = usable cores - 1, "
-          "at least 1 (DDS keeps a core)", apply="read_only", low=0, high=1024, step=1),
+    Param("threads", 0, "Inference threads (torch intra-op, OpenCV and OpenVINO); 0 = every usable core "
+          "with OpenVINO, usable cores - 1 (at least 1) with torch", apply="read_only", low=0, high=1024,
+          step=1),
     Param("slop", 0.02, "ApproximateTime pairing: max |RGB stamp - depth stamp| in seconds (strict)",
           low=0.0001, high=10.0),
     Param("pair_queue_size", 10, "ApproximateTime pairing: messages kept per input awaiting a partner",

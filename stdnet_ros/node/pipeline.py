@@ -21,7 +21,7 @@ import numpy as np
 from stdnet_ros.model.checkpoint import CheckpointMeta, load_model
 from stdnet_ros.model.stdnet import STDNet
 from stdnet_ros.node.camera_pair import Prepared
-from stdnet_ros.streaming.backends import Backend, load_backend
+from stdnet_ros.streaming.backends import Backend, load_backend, openvino_unavailable
 from stdnet_ros.streaming.engine import StreamingEngine, resolve_device
 
 
@@ -74,6 +74,16 @@ class LoadedModel:
     @property
     def precision(self) -> str:
         return self.backend.precision
+
+
+def runs_openvino(values: dict[str, Any]) -> bool:
+    """Whether the parameters' backend will be OpenVINO (what the default thread count depends on);
+    a device that cannot be had says no here and fails clearly when the model loads."""
+    try:
+        device = resolve_device(values["device"])
+    except ValueError:
+        return False
+    return values["backend"] != "torch" and openvino_unavailable(device) is None
 
 
 def load_network(values: dict[str, Any], progress: Callable[[str], None] | None = None) -> LoadedModel:

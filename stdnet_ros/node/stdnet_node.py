@@ -71,6 +71,7 @@ from stdnet_ros.node.pipeline import (
     build_pipeline,
     load_network,
     next_fallback,
+    runs_openvino,
 )
 from stdnet_ros.node.stats import (
     DEPTH_IN_FLIGHT,
@@ -153,7 +154,8 @@ class StdnetNode(Node):
         self._depth_info: CameraInfo | None = None
         self._refused: tuple[str, str] | None = None  # (reason, text) of the last refused pair
         self._clouds = CloudMaker()  # keeps the output camera's rays between frames (worker thread)
-        self.get_logger().info(apply_threads(self.values["threads"]))  # before the precision is timed
+        # before the precision is timed
+        self.get_logger().info(apply_threads(self.values["threads"], runs_openvino(self.values)))
         self._cuts: dict[str, int] = {}  # settings cut for speed (next_fallback), until reconfigured
         self.model: LoadedModel | None = None
         self.pipeline: FramePipeline | None = None
