@@ -57,9 +57,10 @@ class DepthJump:
     The absolute part covers the direct-ToF's quantisation and jitter (2 cm bins, +-2 bins: two
     neighbours on one flat surface differ by up to ~10 cm); the relative part covers a floor or wall
     seen at a grazing angle, whose neighbouring pixels differ by a few % of their depth. Measured on
-    generated judge-rig frames (``scripts/registration_variants.py``, the guided filter's RMSE over
-    the pixels the ToF sees): flat between 0.05 m + 5 % and 0.3 m + 20 % (x4 25.82-25.86 cm, x8
-    31.11-31.76), and worse without a limit (26.84, 32.60): surfaces smeared across edges.
+    generated judge-rig frames with the cells' centres drawn alone (2026-12-05, the guided filter's
+    RMSE over the pixels the ToF sees): flat between 0.05 m + 5 % and 0.3 m + 20 % (x4 25.82-25.86
+    cm, x8 31.11-31.76), and worse without a limit (26.84, 32.60): surfaces smeared across edges.
+    The same tolerance says which samples of a cell are one surface (:func:`histogram_peak`).
     """
 
     absolute_m: float = 0.15
