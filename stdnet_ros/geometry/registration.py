@@ -168,12 +168,12 @@ class Registration:
         that is not two drawable triangles (a depth edge, an unseen pixel) or lies on the ToF image's
         border, and those holding a ToF point off their centre's surface (a thin part). Decided from
         the ToF's own pixels only, so a crop of the RGB camera finds the same cells."""
-        corners = [(uv[s][..., 0], uv[s][..., 1], z[s]) for s in (_TL, _TR, _BL, _BR)]
-        (_, _, za), (_, _, zb), (_, _, zc), (_, _, zd) = corners
+        quad = (_TL, _TR, _BL, _BR)
+        za, zb, zc, zd = (z[s] for s in quad)
         broken = ~(self._drawable(za, zb, zc) & self._drawable(zb, zd, zc))
         broken[[0, -1], :] = broken[:, [0, -1]] = True  # the field of view's edge
+        us, vs = (np.stack([uv[s][..., k] for s in quad]) for k in (0, 1))
         with np.errstate(invalid="ignore"):
-            us, vs = np.stack([c[0] for c in corners]), np.stack([c[1] for c in corners])
             x0, x1 = np.floor(np.fmin.reduce(us)), np.ceil(np.fmax.reduce(us))
             y0, y1 = np.floor(np.fmin.reduce(vs)), np.ceil(np.fmax.reduce(vs))
         h, w = self.target.height, self.target.width

@@ -353,8 +353,10 @@ class StdnetNode(Node):
 
     def _load(self, values: dict[str, Any]) -> None:
         """Load the model ``values`` ask for and a fresh engine around it (start-up, or scale auto)."""
-        self.model = load_network(values, self.get_logger().info)  # backend and precision: start-up notes
-        self.pipeline = build_pipeline(self.model, {**values, **self._cuts})
+        model = load_network(values, self.get_logger().info)  # backend and precision: start-up notes
+        pipeline = build_pipeline(model, {**values, **self._cuts})
+        # The pipeline first: /diagnostics (on the executor) reads the engine once it sees a model.
+        self.pipeline, self.model = pipeline, model
         for note in self.pipeline.engine.startup:
             self.get_logger().info(note)
         self._budget = self._frame_budget()
