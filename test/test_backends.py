@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
+import threading
 
 import numpy as np
 import pytest
@@ -95,6 +97,8 @@ def test_fixed_shape_models_compiled_in_the_background_take_over_with_the_same_n
             assert engines["openvino"].backend.warming()
     engines["openvino"].backend.settle()
     assert not engines["openvino"].backend.warming() and not engines["torch"].backend.warming()
+    compiler = next(t for t in threading.enumerate() if t.name.startswith("stdnet-openvino-compile"))
+    assert os.getpriority(os.PRIO_PROCESS, compiler.native_id) == 19  # it yields to the frames
     assert all(piece.compiled.fixed and all(f.result() for f in piece.compiled.fixed.values())
                for piece in pieces.values())  # fmt: skip
     for rgb, depth, stamp in stream:

@@ -19,6 +19,7 @@ running sums have no OpenVINO CPU equivalent (it runs float64 as float32).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -133,6 +134,13 @@ def _pieces(model: STDNet) -> list[tuple[tuple[str, ...], nn.Module, tuple[torch
 def _dynamic(x: torch.Tensor) -> ov.PartialShape:
     """Batch and the two spatial dimensions free, channels fixed."""
     return ov.PartialShape([-1, *x.shape[1:-2], -1, -1])
+
+
+def _yield_to_frames() -> None:
+    """The background compiler thread at the lowest CPU priority (Linux schedules threads as tasks):
+    it takes what the frames leave, instead of slowing the frames it is compiling for."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not permitted: as it is
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 class _Compiled:
@@ -356,7 +364,8 @@ def load(model: STDNet, precision: str, threads: int, properties: dict | None = 
     ov.Tensor(np.zeros(1, np.float32), shared_memory=True)
     converted = convert(model, progress)
     built: dict[str, OpenVINOBackend] = {}
-    compiler = ThreadPoolExecutor(1, thread_name_prefix="stdnet-openvino-compile")  # fixed shapes
+    compiler = ThreadPoolExecutor(1, thread_name_prefix="stdnet-openvino-compile",
+                                  initializer=_yield_to_frames)  # fixed shapes
 
     def build(wanted: str) -> OpenVINOBackend:
         if wanted not in built:
