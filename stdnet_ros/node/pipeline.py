@@ -127,9 +127,10 @@ class FrameBudget:
         self.frames, self.load = frames, load
         self._streak = 0
 
-    def over(self, inference_s: float, pair_hz: float) -> bool:
-        """Record one output; True once ``frames`` outputs in a row overran the pair period."""
-        late = pair_hz > 0 and inference_s * pair_hz > self.load
+    def over(self, frame_s: float, pair_hz: float) -> bool:
+        """Record one output's time (the worker's, for its pair); True once ``frames`` outputs in a
+        row overran the pair period."""
+        late = pair_hz > 0 and frame_s * pair_hz > self.load
         self._streak = self._streak + 1 if late else 0
         return self._streak >= self.frames
 
