@@ -30,6 +30,7 @@ registration). The value stored is z along the RGB camera's optical axis (REP 11
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage
@@ -48,6 +49,17 @@ _BOX_EPS = 1e-3  # pixels, around each triangle's bounding box
 _TL, _TR = (slice(0, -1), slice(0, -1)), (slice(0, -1), slice(1, None))
 _BL, _BR = (slice(1, None), slice(0, -1)), (slice(1, None), slice(1, None))
 TRIANGLES = ((_TL, _TR, _BL), (_TR, _BR, _BL))
+
+
+class _Surface(NamedTuple):
+    """A ToF frame seen from the RGB camera: each pixel's (u, v) in the grid's pixels (h, w, 2) and
+    z (NaN where unseen), whether each of the :data:`TRIANGLES` spans no depth edge (two (h-1, w-1)
+    masks), and which pixels are a corner of such a triangle."""
+
+    uv: np.ndarray
+    z: np.ndarray
+    drawable: tuple[np.ndarray, ...]
+    drawn: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -102,11 +114,12 @@ class Registration:
         where that may differ (:meth:`_uneven`), from the triangles near them drawn at the RGB pixels:
         everywhere else one surface covers the cell, and its harmonic mean over a plane is the
         centre's value. A third of the time of drawing every RGB pixel (320 x 240 x4)."""
-        uv, z, drawn = self._project(depth)
-        cells = self._draw_into(self.target, uv, z, drawn)
+        surface = self._project(depth)
+        uv, z = surface.uv, surface.z
+        cells = self._draw_into(self.target, uv, surface)
         if self.scale == 1:
             return cells
-        uneven = self._uneven(cells, uv, z)
+        uneven = self._uneven(cells, surface)
         if not uneven.any():
             return cells
         at = np.rint(np.nan_to_num(uv, nan=-1.0)).astype(np.intp)  # unseen points: masked out below
@@ -114,7 +127,7 @@ class Registration:
         row = np.clip(at[..., 1], 0, self.target.height - 1)
         near = ndimage.binary_dilation(uneven, np.ones((3, 3), bool))[row, col] & np.isfinite(z)
         blocks = near[:-1, :-1] | near[:-1, 1:] | near[1:, :-1] | near[1:, 1:]  # 2x2 ToF pixels by corner
-        fine = self._draw_into(self.fine, (uv + 0.5) * self.scale - 0.5, z, drawn, blocks)
+        fine = self._draw_into(self.fine, (uv + 0.5) * self.scale - 0.5, surface, blocks)
         h, w, s = self.target.height, self.target.width, self.scale
         samples = fine.reshape(h, s, w, s).transpose(0, 2, 1, 3).reshape(h, w, s * s)
         cells[uneven] = histogram_peak(samples[uneven], self.jump)
@@ -123,12 +136,11 @@ class Registration:
     def samples(self, depth: np.ndarray) -> np.ndarray:
         """The ToF surface's z at every sample of the cells (``scale`` x ``scale`` a cell: the padded
         RGB camera's pixel centres, or the cells' centres), NaN where unseen."""
-        uv, z, drawn = self._project(depth)
-        return self._draw_into(self.fine, (uv + 0.5) * self.scale - 0.5, z, drawn)
+        surface = self._project(depth)
+        return self._draw_into(self.fine, (surface.uv + 0.5) * self.scale - 0.5, surface)
 
-    def _project(self, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(h, w, 2) float32 positions in the grid's pixels, (h, w) z (NaN where unseen), and which
-        ToF pixels are a corner of a triangle that spans no depth edge."""
+    def _project(self, depth: np.ndarray) -> _Surface:
+        """The ToF's pixels in the grid, their z, and which triangles span no depth edge."""
         if depth.shape != (self.source.height, self.source.width):
             raise ValueError(
                 f"depth is {depth.shape[1]}x{depth.shape[0]} but its camera_info says "
@@ -140,39 +152,38 @@ class Registration:
         z = points[..., 2].astype(np.float32)
         seen = np.isfinite(uv).all(axis=-1) & (z > 0)
         z = np.where(seen, z, np.float32(np.nan))  # an unseen corner fails every comparison: not drawn
+        drawable = tuple(self._drawable(*(z[c] for c in corners)) for corners in TRIANGLES)
         drawn = np.zeros(z.shape, dtype=bool)
-        for corners in TRIANGLES:
-            drawable = self._drawable(*(z[c] for c in corners))
+        for corners, ok in zip(TRIANGLES, drawable, strict=True):
             for c in corners:
-                drawn[c] |= drawable
-        return uv, z, drawn
+                drawn[c] |= ok
+        return _Surface(uv, z, drawable, drawn)
 
     def _drawable(self, za: np.ndarray, zb: np.ndarray, zc: np.ndarray) -> np.ndarray:
         """Triangles of seen corners that span no depth edge (:class:`DepthJump`)."""
         zmin = np.minimum(np.minimum(za, zb), zc)
         return np.maximum(np.maximum(za, zb), zc) - zmin <= self.jump.absolute_m + self.jump.relative * zmin
 
-    def _draw_into(self, grid: CameraModel, uv: np.ndarray, z: np.ndarray, drawn: np.ndarray,
+    def _draw_into(self, grid: CameraModel, uv: np.ndarray, surface: _Surface,
                    blocks: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
         """The surface's z at ``grid``'s pixel centres (``uv`` in its pixels), NaN where unseen:
         the triangles (of the 2x2 ToF ``blocks`` given, default all) z-buffered, then the points
         that are no drawn triangle's corner in the cells left empty."""
         cells = np.full(grid.width * grid.height, np.inf)
-        self._rasterise(grid, uv, z, cells, blocks)
-        loose = np.isfinite(z) & ~drawn
-        self._splat_loose(grid, uv[loose], z[loose], cells)
+        self._rasterise(grid, uv, surface, cells, blocks)
+        loose = np.isfinite(surface.z) & ~surface.drawn
+        self._splat_loose(grid, uv[loose], surface.z[loose], cells)
         return np.where(np.isfinite(cells), cells, np.nan).astype(np.float32).reshape(grid.height, grid.width)
 
-    def _uneven(self, cells: np.ndarray, uv: np.ndarray, z: np.ndarray) -> np.ndarray:
+    def _uneven(self, cells: np.ndarray, surface: _Surface) -> np.ndarray:
         """Cells whose RGB pixels may not all see one surface: those under a 2x2 block of ToF pixels
         that is not two drawable triangles (a depth edge, an unseen pixel) or lies on the ToF image's
         border, and those holding a ToF point off their centre's surface (a thin part). Decided from
         the ToF's own pixels only, so a crop of the RGB camera finds the same cells."""
-        quad = (_TL, _TR, _BL, _BR)
-        za, zb, zc, zd = (z[s] for s in quad)
-        broken = ~(self._drawable(za, zb, zc) & self._drawable(zb, zd, zc))
+        uv, z = surface.uv, surface.z
+        broken = ~(surface.drawable[0] & surface.drawable[1])
         broken[[0, -1], :] = broken[:, [0, -1]] = True  # the field of view's edge
-        us, vs = (np.stack([uv[s][..., k] for s in quad]) for k in (0, 1))
+        us, vs = (np.stack([uv[s][..., k] for s in (_TL, _TR, _BL, _BR)]) for k in (0, 1))
         with np.errstate(invalid="ignore"):
             x0, x1 = np.floor(np.fmin.reduce(us)), np.ceil(np.fmax.reduce(us))
             y0, y1 = np.floor(np.fmin.reduce(vs)), np.ceil(np.fmax.reduce(vs))
@@ -193,17 +204,15 @@ class Registration:
         uneven[r[off], c[off]] = True
         return uneven
 
-    def _rasterise(self, grid: CameraModel, uv: np.ndarray, z: np.ndarray, cells: np.ndarray,
+    def _rasterise(self, grid: CameraModel, uv: np.ndarray, surface: _Surface, cells: np.ndarray,
                    blocks: np.ndarray | None) -> None:  # fmt: skip
         """Draw the triangles (of ``blocks``) of seen corners that span no depth edge, z-buffered
         into ``cells``. Works on shifted views of the (h, w) images, one per triangle corner, so that
         only the triangles holding a pixel centre are ever gathered."""
-        u, v = uv[..., 0], uv[..., 1]
-        for corners in TRIANGLES:
-            (ua, ub, uc), (va, vb, vc), (za, zb, zc) = ([img[s] for s in corners] for img in (u, v, z))
-            drawable = self._drawable(za, zb, zc)
-            if blocks is not None:
-                drawable &= blocks
+        u, v, z = uv[..., 0], uv[..., 1], surface.z
+        for corners, ok in zip(TRIANGLES, surface.drawable, strict=True):
+            (ua, ub, uc), (va, vb, vc) = ([img[s] for s in corners] for img in (u, v))
+            drawable = ok if blocks is None else ok & blocks
             x0 = np.ceil(np.minimum(np.minimum(ua, ub), uc) - _BOX_EPS)
             x1 = np.floor(np.maximum(np.maximum(ua, ub), uc) + _BOX_EPS)
             y0 = np.ceil(np.minimum(np.minimum(va, vb), vc) - _BOX_EPS)

@@ -14,7 +14,7 @@ Tensors cross without copies where the layout allows: inputs are shared with Ope
 (``share_inputs``), and outputs are written into torch tensors allocated for them, whose
 shapes are learnt at the first call with each input shape. The guided-filter base and the
 small per-frame glue (differences, sums, the fusion softmax) stay in torch: the base's float64
-running sums have no OpenVINO CPU equivalent (it runs float64 as float32).
+box sums have no OpenVINO CPU equivalent (it runs float64 as float32).
 """
 
 from __future__ import annotations
@@ -246,16 +246,19 @@ class OpenVINOBackend:
     def context(self) -> AbstractContextManager:
         return nullcontext()  # the precision is compiled in; torch's glue runs in float32
 
+    def _compiled(self) -> list[_Compiled]:
+        """Every compiled piece, :meth:`concurrent`'s included."""
+        lanes = self.lane_pieces or {}
+        return [piece.compiled for piece in (*self.pieces.values(), *lanes.values())]
+
     def settle(self) -> None:
-        """Wait for the fixed-shape compilations started so far, :meth:`concurrent`'s included."""
-        for pieces in (self.pieces, self.lane_pieces or {}):
-            for piece in pieces.values():
-                piece.compiled.settle()
+        """Wait for the fixed-shape compilations started so far."""
+        for compiled in self._compiled():
+            compiled.settle()
 
     def warming(self) -> bool:
         """Whether a fixed-shape compilation started so far is still running."""
-        return any(piece.compiled.compiling() for pieces in (self.pieces, self.lane_pieces or {})
-                   for piece in pieces.values())  # fmt: skip
+        return any(compiled.compiling() for compiled in self._compiled())
 
     def steer(self, hg: str, lr_up: torch.Tensor) -> Steering:
         return Steering(*self.pieces["steer", hg](lr_up))
