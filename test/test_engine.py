@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from stdnet_ros.model import STDNet
+from stdnet_ros.model.blocks import cat_frames
 from stdnet_ros.model.views import View, predict_views, views
 from stdnet_ros.streaming.engine import StreamingEngine
 
@@ -119,6 +120,27 @@ def test_views_side_by_side_equal_views_one_after_the_other(precision: str) -> N
         torch.set_num_threads(before)
     for alone, side_by_side in zip(outputs[1], outputs[2], strict=True):
         assert rel(side_by_side, torch.from_numpy(alone)) < 1e-6
+
+
+@pytest.mark.parametrize("backend", ["torch", "openvino"])
+def test_each_view_holds_its_frames_in_the_layout_its_backend_reads(backend: str) -> None:
+    """Turned once when a frame enters, into the backend's layout (torch: channels_last; OpenVINO:
+    NCHW): a strided turn would be copied again by every piece that reads it."""
+    if backend == "openvino":
+        pytest.importorskip("openvino")
+    engine = StreamingEngine(small_model(), max_depth=MAX_DEPTH, window=2, views=2, backend=backend)
+    engine.push(*next(stream(1)))
+    fmt = engine.backend.memory_format
+    assert fmt == {"torch": torch.channels_last, "openvino": torch.contiguous_format}[backend]
+    for window in engine.windowed.windows:
+        guide = window.frames[0].guide
+        assert guide.is_contiguous(memory_format=fmt), (window, guide.stride())
+
+
+def test_one_frame_is_batched_without_a_copy() -> None:
+    x, y = torch.rand(1, 2, 3, 4), torch.rand(1, 2, 3, 4)
+    assert cat_frames([x]) is x
+    assert torch.equal(cat_frames([x, y]), torch.cat([x, y]))
 
 
 def test_a_view_count_outside_the_group_is_refused() -> None:

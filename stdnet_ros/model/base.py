@@ -76,14 +76,17 @@ def running_box(x: torch.Tensor, radius: int) -> torch.Tensor:
 def opencv_box(x: torch.Tensor, radius: int) -> torch.Tensor:
     """:func:`box` by OpenCV's float64 box filter (zero border, unnormalised), one plane at a time
     (no channel interleaving copies), divided by each window's pixel count; CPU tensors only."""
-    planes = x.detach().double().contiguous().numpy()
+    planes = x.detach().contiguous().numpy()
     height, width = planes.shape[-2:]
-    sums = np.empty_like(planes)
+    sums = np.empty(planes.shape, np.float64)
     size = 2 * radius + 1
     for src, dst in zip(planes.reshape(-1, height, width), sums.reshape(-1, height, width), strict=True):
+        # A float32 plane is summed in float64 (the sums bit for bit those of its float64 copy).
         cv2.boxFilter(src, cv2.CV_64F, (size, size), dst=dst, normalize=False, borderType=cv2.BORDER_CONSTANT)
-    sums /= _window_counts(height, radius)[:, None] * _window_counts(width, radius)[None, :]
-    return torch.from_numpy(sums).to(x.dtype)
+    counts = _window_counts(height, radius)[:, None] * _window_counts(width, radius)[None, :]
+    means = np.empty(planes.shape, planes.dtype)
+    np.divide(sums, counts, out=means, casting="same_kind")  # divided in float64, rounded once
+    return torch.from_numpy(means)
 
 
 def _window_counts(n: int, radius: int) -> np.ndarray:

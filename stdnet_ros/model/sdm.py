@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from stdnet_ros.model.blocks import LRELU_SLOPE, ResidualGroup, conv, lrelu
+from stdnet_ros.model.blocks import LRELU_SLOPE, ResidualGroup, cat_frames, conv, lrelu
 
 
 class KernelGenerator(nn.Module):
@@ -57,7 +57,7 @@ class Steering:
     def cat(cls, items: list[Steering]) -> Steering:
         """Batch several frames' steerings into one."""
         return cls(
-            *(torch.cat([getattr(s, name) for s in items]) for name in ("feat", "att", "sigma", "kernels"))
+            *(cat_frames([getattr(s, name) for s in items]) for name in ("feat", "att", "sigma", "kernels"))
         )
 
 

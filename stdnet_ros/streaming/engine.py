@@ -123,15 +123,16 @@ class StreamingEngine:
         second thread inside each operation gains far less than a second view at the same time."""
         if strategy == "naive":
             windows = [NaiveWindow(self.model) for _ in range(views)]
-            return windows[0] if views == 1 else ViewEnsemble(windows)
+            return windows[0] if views == 1 else ViewEnsemble(windows, self.backend.memory_format)
         if views == 1:
             return IncrementalWindow(self.backend)
+        layout = self.backend.memory_format
         if self.backend.threads < 2:
-            return ViewEnsemble([IncrementalWindow(self.backend) for _ in range(views)])
+            return ViewEnsemble([IncrementalWindow(self.backend) for _ in range(views)], layout)
         lanes = self.backend.concurrent(views)
         threads = min(views, self.backend.threads)
         self.startup.append(f"{views} views side by side on {threads} threads of one intra-op thread each")
-        return ViewEnsemble([IncrementalWindow(lane) for lane in lanes], one_thread_workers(threads),
+        return ViewEnsemble([IncrementalWindow(lane) for lane in lanes], layout, one_thread_workers(threads),
                             self.inference)  # fmt: skip
 
     @contextmanager
@@ -186,9 +187,11 @@ class StreamingEngine:
         lr = network_depth(depth_lr, self.max_depth, valid)
         with torch.inference_mode():
             lr_t = self._to_device(lr[None, None])
-            # network_guide's scaling, done on the device: uint8 crosses the bus, not float32.
-            # An HWC image permuted to NCHW already has channels_last strides.
-            guide = self._to_device(rgb).permute(2, 0, 1)[None].float().div_(RGB_FULL_SCALE)
+            # network_guide's scaling, done on the device: uint8 crosses the bus, not float32. An HWC
+            # image permuted to NCHW has channels_last strides: kept for torch, made NCHW once for
+            # OpenVINO (copied by every piece that reads it otherwise: 4 full-size copies a frame).
+            guide = self._to_device(rgb).permute(2, 0, 1)[None]
+            guide = guide.to(torch.float32, memory_format=self.backend.memory_format).div_(RGB_FULL_SCALE)
             lr_up = self.model.enlarge_depth(lr_t)
             inputs = FrameInputs(lr_t, lr_up, guide, self.model.base_depth(lr_t, lr_up, guide))
         frame_id = self.next_id

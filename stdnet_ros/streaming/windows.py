@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from stdnet_ros.model.blocks import cat_frames
 from stdnet_ros.model.propagation import BRANCHES, combine, diff_key, neighbours
 from stdnet_ros.model.sdm import Steering
 from stdnet_ros.model.stdnet import STDNet, fuse, temporal_difference
@@ -147,14 +148,14 @@ class IncrementalWindow:
         todo = [f for f in frames if self.key(hg, "S", f, start, end) not in self.memo]
         if not todo:
             return
-        lr_up = torch.cat([self.frames[f].lr_up for f in todo])
+        lr_up = cat_frames([self.frames[f].lr_up for f in todo])
         if hg == "hg_1":
-            enc = self.backend.encode(hg, lr_up, torch.cat([self.frames[f].guide for f in todo]))
+            enc = self.backend.encode(hg, lr_up, cat_frames([self.frames[f].guide for f in todo]))
         else:
             steering = Steering.cat([self._steering(f) for f in todo])
             decoded = [self.memo[self.key("hg_1", "dec", f, start, end)] for f in todo]
-            guide = torch.cat([torch.cat([d, c], 1) for _, d, c in decoded])
-            extra = torch.cat([fused for fused, _, _ in decoded])
+            guide = cat_frames([torch.cat([d, c], 1) for _, d, c in decoded])
+            extra = cat_frames([fused for fused, _, _ in decoded])
             enc = self.backend.encode(hg, lr_up, guide, extra, steering)
         for k, f in enumerate(todo):
             self.memo[self.key(hg, "S", f, start, end)] = tuple(v[k : k + 1] for v in enc)  # S, R, A
@@ -189,11 +190,11 @@ class IncrementalWindow:
             out = self.backend.tdm(
                 hg,
                 branch,
-                torch.cat([self._value(hg, prev, i, start, end) for i, _ in pairs]),
-                torch.cat([self._value(hg, prev, j, start, end) for _, j in pairs]),
-                torch.cat([temporal_difference(s[k][0], s[k + gap][0]) for k, gap in keys]),
-                torch.cat([s[j][1] for _, j in pairs]),
-                torch.cat([s[i][2] for i, _ in pairs]),
+                cat_frames([self._value(hg, prev, i, start, end) for i, _ in pairs]),
+                cat_frames([self._value(hg, prev, j, start, end) for _, j in pairs]),
+                cat_frames([temporal_difference(s[k][0], s[k + gap][0]) for k, gap in keys]),
+                cat_frames([s[j][1] for _, j in pairs]),
+                cat_frames([s[i][2] for i, _ in pairs]),
             )
             self.computed += len(pairs)
             for k, (i, j) in enumerate(pairs):
@@ -209,9 +210,9 @@ class IncrementalWindow:
         if not todo:
             return
         levels = ("S", 0, 1, 2, 3)
-        feats = [torch.cat([self._value(hg, level, f, start, end) for f in todo]) for level in levels]
-        base = torch.cat([self.frames[f].base for f in todo])
-        rgb = torch.cat([self.frames[f].guide for f in todo])
+        feats = [cat_frames([self._value(hg, level, f, start, end) for f in todo]) for level in levels]
+        base = cat_frames([self.frames[f].base for f in todo])
+        rgb = cat_frames([self.frames[f].guide for f in todo])
         fused, depth, conf = self.backend.decode(hg, feats, base, rgb)
         for k, f in enumerate(todo):
             self.memo[self.key(hg, "dec", f, start, end)] = (
@@ -249,6 +250,7 @@ class ViewEnsemble:
     and the prediction is the views' outputs turned back and averaged; each window keeps its own
     memo, so every view stays exact and incremental.
 
+    Each frame is turned once, into ``memory_format`` (the backend's: a turned tensor is strided).
     The views are independent, so with ``workers`` (threads of one intra-op thread each,
     ``runtime.one_thread_workers``) each window predicts on a thread of its own, inside
     ``context()`` (torch's inference mode and autocast are per thread); the windows must then
@@ -256,15 +258,19 @@ class ViewEnsemble:
     Without, they run one after the other on the caller's threads."""
 
     def __init__(self, windows: Sequence[NaiveWindow | IncrementalWindow],
+                 memory_format: torch.memory_format = torch.contiguous_format,
                  workers: Executor | None = None,
                  context: Callable[[], AbstractContextManager] = nullcontext) -> None:  # fmt: skip
         self.views = views(len(windows))
         self.windows = list(windows)
+        self.memory_format = memory_format
         self.workers, self.context = workers, context
 
     def add(self, f: int, inputs: FrameInputs) -> None:
         for view, window in zip(self.views, self.windows, strict=True):
-            window.add(f, FrameInputs(*(view.apply(getattr(inputs, k.name)) for k in fields(inputs))))
+            turned = (view.apply(getattr(inputs, k.name)).contiguous(memory_format=self.memory_format)
+                      for k in fields(inputs))  # fmt: skip
+            window.add(f, FrameInputs(*turned))
 
     def predict(self, t: int, start: int, end: int) -> Prediction:
         if self.workers is None:

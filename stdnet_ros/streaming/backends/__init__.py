@@ -38,6 +38,7 @@ class Backend(Protocol):
     precision_reason: str
     threads: int  # CPU threads it computes with
     notes: list[str]  # what was decided at start, for the caller's log
+    memory_format: torch.memory_format  # the layout its pieces read without a copy
 
     def context(self) -> AbstractContextManager:
         """Entered around a prediction (torch's autocast)."""

@@ -193,7 +193,7 @@ class _Piece:
         self.fixed: dict[tuple, tuple[ov.InferRequest, list[tuple[int, ...]]]] = {}  # request, outputs
 
     def __call__(self, *inputs: torch.Tensor) -> list[torch.Tensor]:
-        # contiguous() is free for the window's batched tensors; a turned view's frame is copied once.
+        # contiguous() is free: the window batches NCHW tensors (memory_format), its glue makes new ones.
         arrays = [x.contiguous().numpy() for x in inputs]
         key = tuple(a.shape for a in arrays)
         if key not in self.fixed and (model := self.compiled.fixed_for(key)) is not None:
@@ -219,6 +219,7 @@ class OpenVINOBackend:
     :meth:`concurrent`."""
 
     name = "openvino"
+    memory_format = torch.contiguous_format  # NCHW, what the compiled pieces' inputs are
 
     def __init__(self, pieces: dict[tuple[str, ...], _Piece], precision: str, precision_reason: str,
                  threads: int, recompile: Callable[[dict], dict[tuple[str, ...], _Piece]],

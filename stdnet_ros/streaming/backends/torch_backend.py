@@ -17,6 +17,7 @@ class TorchBackend:
     """Calls the model's own ``steer``/``encode``/``tdm``/``decode``; autocast gives bf16 and fp16."""
 
     name = "torch"
+    memory_format = torch.channels_last  # the model's: 1.3-2x faster convolutions (StreamingEngine)
 
     def __init__(self, model: STDNet, device: torch.device, precision: str, precision_reason: str) -> None:
         self.model, self.device = model, device
