@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +21,10 @@ from stdnet_ros.bench.engine_bench import Case, random_stream
 from stdnet_ros.cli import bench
 from stdnet_ros.data.synthetic import generate_clip
 from stdnet_ros.evaluation.evaluator import Evaluator, ModelSpec
+from stdnet_ros.model import STDNet
 from stdnet_ros.model.checkpoint import load_model
 from stdnet_ros.streaming.backends import load_backend
+from stdnet_ros.streaming.backends.shape_log import LIMIT, ShapeLog
 from stdnet_ros.streaming.engine import StreamingEngine
 
 NOT_INSTALLED = "openvino is not installed (pip install -r requirements.txt)"
@@ -84,8 +87,16 @@ def test_openvino_views_side_by_side_equal_views_one_after_the_other(precision: 
         assert np.linalg.norm(side_by_side[ok] - alone[ok]) / np.linalg.norm(alone[ok]) < 1e-6
 
 
+def forget_shapes(model: STDNet) -> None:
+    """No fixed shapes remembered from earlier runs: the next backend meets every shape afresh."""
+    from stdnet_ros.streaming.backends.openvino_backend import fingerprint, shape_log_path
+
+    shape_log_path(fingerprint(model)).unlink(missing_ok=True)
+
+
 def test_fixed_shape_models_compiled_in_the_background_take_over_with_the_same_numbers() -> None:
     model, _ = load_model(None, scale=4)
+    forget_shapes(model)
     engines = {name: StreamingEngine(model, max_depth=MAX_DEPTH, window=2, precision="fp32", backend=name)
                for name in ("openvino", "torch")}  # fmt: skip
     pieces = engines["openvino"].backend.pieces
@@ -108,6 +119,48 @@ def test_fixed_shape_models_compiled_in_the_background_take_over_with_the_same_n
     assert all(piece.fixed for piece in pieces.values())  # every piece ran its fixed-shape model
 
 
+def test_the_next_start_compiles_the_shapes_earlier_runs_used_before_its_first_frame() -> None:
+    """The first engine meets 64 x 48 frames (dynamic models, fixed ones compiled behind them); an
+    engine loaded afresh (as a node's next start) has those fixed models ready before any frame."""
+    model, meta = load_model(None, scale=4)
+    forget_shapes(model)
+    stream = random_stream(Case(64, 48), 3, seed=8)
+    first = StreamingEngine(model, max_depth=MAX_DEPTH, window=meta.window, views=meta.views,
+                            precision="fp32", backend="openvino")  # fmt: skip
+    assert not any("earlier runs" in line for line in first.startup)
+    for rgb, depth, stamp in stream:
+        first.push(rgb, depth, stamp)
+    first.backend.settle()
+    asked = {(c.role, c.key, shapes) for c in first.backend._compiled() for shapes in c.fixed}
+    second = StreamingEngine(model, max_depth=MAX_DEPTH, window=meta.window, views=meta.views,
+                             precision="fp32", backend="openvino")  # fmt: skip
+    assert second.backend is not first.backend and not second.backend.warming()
+    ready = {(c.role, c.key, shapes) for c in second.backend._compiled() for shapes, f in c.fixed.items()
+             if f.done() and f.result() is not None}  # fmt: skip
+    assert asked and ready == asked  # every shape the first met, and nothing else
+    assert any(f"{len(asked)} fixed-shape models that earlier runs used" in line for line in second.startup)
+    got = [second.push(rgb, depth, stamp).depth for rgb, depth, stamp in stream]
+    assert not second.backend.warming()  # no frame asked for a new compilation
+    want = [first.push(rgb, depth, 10 + stamp).depth for rgb, depth, stamp in stream]
+    for a, b in zip(got, want, strict=True):
+        ok = np.isfinite(b)
+        assert np.linalg.norm(a[ok] - b[ok]) / np.linalg.norm(b[ok]) < 1e-6
+
+
+def test_the_shape_log_keeps_the_latest_entries_and_survives_a_bad_file(tmp_path: Path) -> None:
+    path = tmp_path / "shapes" / "model.json"
+    log = ShapeLog(path)
+    assert log.entries() == []
+    for n in range(LIMIT + 5):
+        log.add("role", ("tdm", "hg_1", "forward_1"), ((1, 8, n, 4),))
+    log.add("role", ("tdm", "hg_1", "forward_1"), ((1, 8, 10, 4),))  # asked again: the most recent
+    entries = ShapeLog(path).entries()  # as the next start reads them
+    assert len(entries) == LIMIT and entries[-1][2] == ((1, 8, 10, 4),)
+    assert entries[0][2] == ((1, 8, 5, 4),)  # the oldest five went; the re-asked one moved last
+    path.write_text("{not json")
+    assert ShapeLog(path).entries() == []  # an unreadable log costs the head start, not the start
+
+
 def test_a_backend_that_fails_to_compile_falls_back_to_torch() -> None:
     model, _ = load_model(None, scale=4)
     lines: list[str] = []
@@ -122,7 +175,8 @@ def test_a_backend_that_fails_to_compile_falls_back_to_torch() -> None:
 def test_auto_picks_openvino_on_a_cpu_and_torch_runs_the_naive_reference() -> None:
     model, _ = load_model(None, scale=4)
     engine = StreamingEngine(model, max_depth=MAX_DEPTH, window=2, precision="fp32", backend="auto")
-    assert engine.backend.name == "openvino" and engine.startup[-1].startswith("backend openvino (auto), ")
+    assert engine.backend.name == "openvino"
+    assert engine.backend.notes[-1].startswith("backend openvino (auto), ")
     with pytest.raises(ValueError, match="torch reference"):
         StreamingEngine(model, max_depth=MAX_DEPTH, window=2, strategy="naive", backend=engine.backend)
 

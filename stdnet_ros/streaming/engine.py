@@ -108,7 +108,9 @@ class StreamingEngine:
         self.max_gap_s = max_gap_s
         self.strategy = strategy
         self.views = views  # self-ensemble views (model.views): each costs one network evaluation
-        self.windowed = self._windows(strategy, views)
+        self.windowed = self._windows(strategy, views)  # views side by side: their pieces compiled here
+        if note := backend.warm_up():
+            self.startup.append(note)
         self.pending: deque[_Pending] = deque()
         self.first = 0  # id of the first frame since the last reset
         self.next_id = 0

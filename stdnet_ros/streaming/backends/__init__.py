@@ -54,6 +54,10 @@ class Backend(Protocol):
     def warming(self) -> bool:
         """Whether work it started in the background is still running: frames are slower until then."""
 
+    def warm_up(self) -> str | None:
+        """Prepare, before the first frame, what earlier runs needed once frames came (the fixed-shape
+        models of a compiled backend); a line for the start-up log if it did anything."""
+
     def steer(self, hg: str, lr_up: torch.Tensor) -> Steering: ...
 
     def encode(self, hg: str, lr_up: torch.Tensor, guide: torch.Tensor, extra: torch.Tensor | None = None,

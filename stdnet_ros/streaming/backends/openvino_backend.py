@@ -8,7 +8,8 @@ and any frame size. Everything is converted and compiled once at start-up; each 
 shapes a piece meets is then compiled again with those shapes fixed, in the background
 (:class:`_Compiled`), which runs faster. Both steps are cached (:func:`cache_dir`: the converted
 pieces, keyed by the weights and the code, and OpenVINO's compiled blobs), so only the first
-start with a model pays the conversion (~2 s a piece).
+start with a model pays the conversion (~2 s a piece); the shapes met are remembered
+(``shape_log``), and a later start compiles them before its first frame (:meth:`warm_up`).
 
 Tensors cross without copies where the layout allows: inputs are shared with OpenVINO
 (``share_inputs``), and outputs are written into torch tensors allocated for them, whose
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import threading
@@ -29,6 +31,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +43,7 @@ from stdnet_ros import model as model_package
 from stdnet_ros.model.propagation import BRANCHES
 from stdnet_ros.model.sdm import Steering
 from stdnet_ros.model.stdnet import STDNet
+from stdnet_ros.streaming.backends.shape_log import ShapeLog
 from stdnet_ros.streaming.backends.torch_backend import Features
 from stdnet_ros.streaming.runtime import choose_precision
 
@@ -143,16 +147,27 @@ def _yield_to_frames() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
+@dataclass
+class _Background:
+    """Where fixed-shape models are compiled (one thread, at the lowest priority) and remembered."""
+
+    compiler: Executor
+    shapes: ShapeLog
+
+
 class _Compiled:
     """One piece compiled with dynamic shapes, and again for each set of input shapes it is called
     with: fixed shapes ran a 320 x 240 frame's pieces 1.4x faster in bf16 (1.2x in f32), as
     the pixel shuffles and layout changes become plain copies. The fixed compilations (about
-    75 ms each, read back from the cache on a later start) run in the background, one at a time
-    on ``compiler``; until one is ready the dynamic model computes (within 2e-6 of it in f32)."""
+    75 ms each, ~60 ms read back from the cache) run in the background, one at a time, and are
+    remembered (``ShapeLog``) for :meth:`OpenVINOBackend.warm_up`; until one is ready the dynamic
+    model computes (within 2e-6 of it in f32). ``role`` names the compilation settings."""
 
-    def __init__(self, model: ov.Model, compile: Callable[[ov.Model], ov.CompiledModel],
-                 compiler: Executor) -> None:  # fmt: skip
-        self.model, self.compile, self.compiler = model, compile, compiler
+    def __init__(self, key: tuple[str, ...], role: str, model: ov.Model,
+                 compile: Callable[[ov.Model], ov.CompiledModel],
+                 background: _Background) -> None:  # fmt: skip
+        self.key, self.role, self.model, self.compile = key, role, model, compile
+        self.background = background
         self.dynamic = compile(model)
         self.fixed: dict[tuple, Future] = {}  # input shapes -> its compiled model (None if failed)
         self.lock = threading.Lock()  # the views' threads share the fixed models
@@ -162,17 +177,21 @@ class _Compiled:
         with self.lock:
             future = self.fixed.get(shapes)
             if future is None:
-                future = self.fixed[shapes] = self.compiler.submit(self._fix, shapes)
+                future = self.fixed[shapes] = self.background.compiler.submit(self._fix, shapes)
         return future.result() if future.done() else None
 
     def _fix(self, shapes: tuple) -> ov.CompiledModel | None:
         try:
             model = self.model.clone()
             model.reshape({model.inputs[k]: ov.PartialShape(list(shape)) for k, shape in enumerate(shapes)})
-            return self.compile(model)
+            compiled = self.compile(model)
+            # One call here: its first call cost a frame 13-16 ms more than the next, 7 ms after this.
+            compiled.create_infer_request().infer([np.zeros(shape, np.float32) for shape in shapes])
         except Exception as err:  # the dynamic model keeps computing these shapes
             log.warning("openvino: no fixed-shape model for %s (%s)", shapes, err)
             return None
+        self.background.shapes.add(self.role, self.key, shapes)
+        return compiled
 
     def settle(self) -> None:
         for future in list(self.fixed.values()):
@@ -223,11 +242,11 @@ class OpenVINOBackend:
 
     def __init__(self, pieces: dict[tuple[str, ...], _Piece], precision: str, precision_reason: str,
                  threads: int, recompile: Callable[[dict], dict[tuple[str, ...], _Piece]],
-                 notes: Sequence[str] = ()) -> None:  # fmt: skip
+                 background: _Background, notes: Sequence[str] = ()) -> None:  # fmt: skip
         self.pieces = pieces
         self.precision, self.precision_reason = precision, precision_reason
         self.threads = threads
-        self.recompile = recompile
+        self.recompile, self.background = recompile, background
         self.notes = list(notes)
         self.lane_pieces: dict[tuple[str, ...], _Piece] | None = None  # concurrent's compilation
 
@@ -241,7 +260,8 @@ class OpenVINOBackend:
         if self.lane_pieces is None:
             self.lane_pieces = self.recompile(LANE_PROPERTIES)
         return [OpenVINOBackend({key: _Piece(piece.compiled) for key, piece in self.lane_pieces.items()},
-                                self.precision, self.precision_reason, self.threads, self.recompile)
+                                self.precision, self.precision_reason, self.threads, self.recompile,
+                                self.background)
                 for _ in range(count)]  # fmt: skip
 
     def context(self) -> AbstractContextManager:
@@ -260,6 +280,22 @@ class OpenVINOBackend:
     def warming(self) -> bool:
         """Whether a fixed-shape compilation started so far is still running."""
         return any(compiled.compiling() for compiled in self._compiled())
+
+    def warm_up(self) -> str | None:
+        """Compile now, and wait for, the fixed-shape models that earlier runs asked for with these
+        settings (the shape log), so that the first frames run them; what was done, for the log."""
+        began = time.perf_counter()
+        wanted = [(compiled, shapes) for compiled in self._compiled()
+                  for role, key, shapes in self.background.shapes.entries()
+                  if (role, key) == (compiled.role, compiled.key)]  # fmt: skip
+        new = [(compiled, shapes) for compiled, shapes in wanted if shapes not in compiled.fixed]
+        for compiled, shapes in new:
+            compiled.fixed_for(shapes)
+        self.settle()
+        if not new:
+            return None
+        return (f"openvino: {len(new)} fixed-shape models that earlier runs used compiled before the first "
+                f"frame ({time.perf_counter() - began:.1f} s)")  # fmt: skip
 
     def steer(self, hg: str, lr_up: torch.Tensor) -> Steering:
         return Steering(*self.pieces["steer", hg](lr_up))
@@ -293,12 +329,19 @@ def fingerprint(model: STDNet) -> str:
     return digest.hexdigest()[:20]
 
 
-def convert(model: STDNet, progress: Callable[[str], None]) -> list[tuple[tuple[str, ...], ov.Model]]:
+def shape_log_path(key: str) -> Path:
+    """Where the shapes a model's pieces were asked for are remembered (``key``: its fingerprint)."""
+    return cache_dir() / "shapes" / f"{key}.json"
+
+
+def convert(model: STDNet, key: str,
+            progress: Callable[[str], None]) -> list[tuple[tuple[str, ...], ov.Model]]:  # fmt: skip
     """Every piece as an OpenVINO model: traced from the torch module (about 2 s a piece), or read
-    back from the cache where an earlier start saved this very model's pieces."""
+    back from the cache where an earlier start saved this very model's pieces (``key``: its
+    :func:`fingerprint`)."""
     began = time.perf_counter()
     pieces = _pieces(model)
-    folder = cache_dir() / "converted" / fingerprint(model)
+    folder = cache_dir() / "converted" / key
     files = [folder / f"{'_'.join(key)}.xml" for key, _, _ in pieces]
     if all(f.exists() for f in files):
         try:
@@ -333,9 +376,9 @@ def convert(model: STDNet, progress: Callable[[str], None]) -> list[tuple[tuple[
 
 def compile_pieces(converted: list[tuple[tuple[str, ...], ov.Model]], precision: str, threads: int,
                    properties: dict, progress: Callable[[str], None],
-                   compiler: Executor) -> tuple[dict, str]:  # fmt: skip
-    """Compile every piece for the CPU (fixed shapes later, on ``compiler``); returns them and the
-    precision OpenVINO actually runs."""
+                   background: _Background) -> tuple[dict, str]:  # fmt: skip
+    """Compile every piece for the CPU (fixed shapes later, in the ``background``); returns them and
+    the precision OpenVINO actually runs."""
     config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads,
               "INFERENCE_PRECISION_HINT": OV_PRECISION[precision], **properties}  # fmt: skip
     core = ov.Core()
@@ -349,8 +392,9 @@ def compile_pieces(converted: list[tuple[tuple[str, ...], ov.Model]], precision:
         return core.compile_model(ov_model, "CPU", config)
 
     pieces, began, shown = {}, time.perf_counter(), config["INFERENCE_NUM_THREADS"]
+    role = json.dumps({k: str(v) for k, v in config.items() if k != "CACHE_DIR"}, sort_keys=True)
     for n, (key, ov_model) in enumerate(converted, 1):
-        pieces[key] = _Piece(_Compiled(ov_model, compile_model, compiler))
+        pieces[key] = _Piece(_Compiled(key, role, ov_model, compile_model, background))
         progress(f"openvino: compiled {n}/{len(converted)} {' '.join(key)} ({OV_PRECISION[precision]}, "
                  f"{shown} thread(s), {time.perf_counter() - began:.1f} s)")  # fmt: skip
     runs = str(next(iter(pieces.values())).compiled.dynamic.get_property("INFERENCE_PRECISION_HINT"))
@@ -366,21 +410,22 @@ def load(model: STDNet, precision: str, threads: int, properties: dict | None = 
     # that first use at once (the views side by side, or a background compilation beside a frame):
     # made here, on one thread, before any of them starts.
     ov.Tensor(np.zeros(1, np.float32), shared_memory=True)
-    converted = convert(model, progress)
+    key = fingerprint(model)
+    converted = convert(model, key, progress)
     built: dict[str, OpenVINOBackend] = {}
-    compiler = ThreadPoolExecutor(1, thread_name_prefix="stdnet-openvino-compile",
-                                  initializer=_yield_to_frames)  # fixed shapes
+    background = _Background(ThreadPoolExecutor(1, thread_name_prefix="stdnet-openvino-compile",
+                                                initializer=_yield_to_frames), ShapeLog(shape_log_path(key)))
 
     def build(wanted: str) -> OpenVINOBackend:
         if wanted not in built:
-            pieces, runs = compile_pieces(converted, wanted, threads, properties or {}, progress, compiler)
+            pieces, runs = compile_pieces(converted, wanted, threads, properties or {}, progress, background)
             reason = "" if runs == wanted else f"; OpenVINO runs {runs} on this CPU"
 
             def recompile(more: dict) -> dict[tuple[str, ...], _Piece]:
                 more = {**(properties or {}), **more}
-                return compile_pieces(converted, wanted, threads, more, progress, compiler)[0]
+                return compile_pieces(converted, wanted, threads, more, progress, background)[0]
 
-            built[wanted] = OpenVINOBackend(pieces, runs, reason, threads, recompile)
+            built[wanted] = OpenVINOBackend(pieces, runs, reason, threads, recompile, background)
         return built[wanted]
 
     choice = choose_precision(precision, torch.device("cpu"), model,

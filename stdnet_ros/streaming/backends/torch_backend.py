@@ -37,6 +37,9 @@ class TorchBackend:
     def warming(self) -> bool:
         return False  # nothing runs in the background
 
+    def warm_up(self) -> str | None:
+        return None  # eager: nothing is compiled per shape
+
     def steer(self, hg: str, lr_up: torch.Tensor) -> Steering:
         return self.model.steer(hg, lr_up)
 
