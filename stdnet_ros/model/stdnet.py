@@ -185,7 +185,8 @@ class STDNet(nn.Module):
         full-size guide, is read only by a ``head_guide`` model."""
         fused = self.reconstruction[hg](torch.cat(feats, dim=1))
         out = self.final_pred[hg](fused, torch.cat([rgb, base], dim=1) if self.head_guide else None)
-        return fused, out[:, :1] + base, out[:, 1:2]
+        residual, confidence = out.split(1, dim=1)
+        return fused, residual + base, confidence
 
     # ---- offline forward over whole clips ----------------------------------------------------
     @staticmethod
