@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -97,6 +98,21 @@ def test_box_keeps_a_small_variance_over_a_wide_float32_image(box: Callable) -> 
     ours = box(g * g, 6).double() - box(g, 6).double() ** 2
     # float32 outputs round each mean by ~3e-8; float32 running sums would be ~1e-5 off
     assert (ours - exact).abs().max() < 0.1 * exact.mean()
+
+
+def test_box_gives_the_same_bits_whatever_the_thread_count() -> None:
+    """Its planes are shared among OpenCV's threads: each plane's sums must not depend on it."""
+    x = torch.rand(1, 13, 48, 64)
+    before = cv2.getNumThreads()
+    try:
+        outputs = []
+        for threads in (1, 2, 3):
+            cv2.setNumThreads(threads)
+            outputs.append(opencv_box(x, 4))
+    finally:
+        cv2.setNumThreads(before)
+    assert all(torch.equal(out, outputs[0]) for out in outputs)
+    assert torch.allclose(outputs[0], running_box(x, 4), rtol=0, atol=1e-6)
 
 
 def test_box_takes_opencv_on_a_cpu_and_running_sums_where_a_gradient_or_a_trace_needs_them() -> None:

@@ -11,6 +11,9 @@ The network then only has to learn what the filter gets wrong: the edges.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+
 import cv2
 import numpy as np
 import torch
@@ -75,18 +78,37 @@ def running_box(x: torch.Tensor, radius: int) -> torch.Tensor:
 
 def opencv_box(x: torch.Tensor, radius: int) -> torch.Tensor:
     """:func:`box` by OpenCV's float64 box filter (zero border, unnormalised), one plane at a time
-    (no channel interleaving copies), divided by each window's pixel count; CPU tensors only."""
+    (no channel interleaving copies), divided by each window's pixel count; CPU tensors only.
+
+    The planes are shared among OpenCV's thread count of threads (``runtime.set_threads``): its
+    own parallelism gained 1.2x on a plane where two threads with a plane each gained 2-2.4x."""
     planes = x.detach().contiguous().numpy()
     height, width = planes.shape[-2:]
-    sums = np.empty(planes.shape, np.float64)
-    size = 2 * radius + 1
-    for src, dst in zip(planes.reshape(-1, height, width), sums.reshape(-1, height, width), strict=True):
-        # A float32 plane is summed in float64 (the sums bit for bit those of its float64 copy).
-        cv2.boxFilter(src, cv2.CV_64F, (size, size), dst=dst, normalize=False, borderType=cv2.BORDER_CONSTANT)
+    src = planes.reshape(-1, height, width)
+    sums = np.empty(src.shape, np.float64)
+    means = np.empty(src.shape, planes.dtype)
     counts = _window_counts(height, radius)[:, None] * _window_counts(width, radius)[None, :]
-    means = np.empty(planes.shape, planes.dtype)
-    np.divide(sums, counts, out=means, casting="same_kind")  # divided in float64, rounded once
-    return torch.from_numpy(means)
+    size = 2 * radius + 1
+
+    def planes_from(first: int, step: int) -> None:
+        for k in range(first, len(src), step):
+            # A float32 plane is summed in float64 (the sums bit for bit those of its float64 copy).
+            cv2.boxFilter(src[k], cv2.CV_64F, (size, size), dst=sums[k], normalize=False,
+                          borderType=cv2.BORDER_CONSTANT)  # fmt: skip
+            np.divide(sums[k], counts, out=means[k], casting="same_kind")  # in float64, rounded once
+
+    threads = min(cv2.getNumThreads(), len(src))
+    if threads > 1:
+        list(_plane_workers(threads).map(planes_from, range(threads), [threads] * threads))
+    else:
+        planes_from(0, 1)
+    return torch.from_numpy(means.reshape(planes.shape))
+
+
+@lru_cache(maxsize=4)
+def _plane_workers(count: int) -> ThreadPoolExecutor:
+    """Threads for :func:`opencv_box`'s planes (OpenCV and numpy release the GIL), kept per count."""
+    return ThreadPoolExecutor(count, thread_name_prefix="stdnet-box")
 
 
 def _window_counts(n: int, radius: int) -> np.ndarray:
