@@ -67,6 +67,8 @@ def test_bench_reports_machine_threads_and_each_precision(capsys: pytest.Capture
     info = cpu_info()
     assert summary["cpu"] == info.model and summary["cpu_flags"] == list(info.flags)
     assert info.model in out[0] and summary["model"] == "random C=4 head=8"
+    assert len(summary["host_reference_s"]) == 2 and all(s > 0 for s in summary["host_reference_s"])
+    assert out[1].startswith("host speed: ")  # beside the machine, before the rows
     assert [(r["precision"], r["threads"], r["timed_frames"]) for r in summary["rows"]] == [
         ("fp32", 1, 3),
         ("bf16", 1, 3),

@@ -21,6 +21,7 @@ from stdnet_ros.streaming.runtime import set_threads
 MAX_DEPTH = 20.0
 PROBE_SIZE = 256  # the product timed first, to size the peak measurement
 WARM_FRAMES = 2  # pushed after the window fills, untimed: allocator growth, cuDNN autotuning
+REFERENCE_PRODUCTS = 400  # host_reference_s's matrix products
 
 
 @dataclass
@@ -147,6 +148,25 @@ def max_rel_error_vs_offline(model: STDNet, case: Case, frames: int = 10) -> flo
         ok = np.isfinite(out.depth)
         worst = max(worst, float(np.linalg.norm(out.depth[ok] - ref[ok]) / np.linalg.norm(ref[ok])))
     return worst
+
+
+def host_reference_s(products: int = REFERENCE_PRODUCTS) -> float:
+    """Seconds for ``products`` float32 512 x 512 matrix products on one thread: the host's speed at
+    the time. A shared cloud host's varied 1.9x within an hour (0.66-1.25 s on a 2-core Xeon), so
+    ``bench`` measures it before and after its cases and only runs of like speed are compared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        g = torch.Generator().manual_seed(0)
+        a, b = torch.randn(512, 512, generator=g), torch.randn(512, 512, generator=g)
+        for _ in range(20):
+            a @ b
+        began = time.perf_counter()
+        for _ in range(products):
+            a @ b
+        return time.perf_counter() - began
+    finally:
+        torch.set_num_threads(before)
 
 
 def peak_size(device: torch.device) -> int:

@@ -16,9 +16,11 @@ import torch
 from tqdm import tqdm
 
 from stdnet_ros.bench.engine_bench import (
+    REFERENCE_PRODUCTS,
     Case,
     device_peak_gflops,
     flops_per_frame,
+    host_reference_s,
     max_rel_error_vs_offline,
     peak_size,
     time_case,
@@ -117,18 +119,21 @@ def run(args: argparse.Namespace) -> int:
     ]  # fmt: skip
     cases = list({astuple(case): case for case in every}.values())
     threads_before = torch.get_num_threads()
+    reference = [host_reference_s()]
     try:
         rows = [
             time_case(model, case, str(device), args.timed) for case in tqdm(cases, desc="bench", unit="case")
         ]
     finally:
         set_threads(threads_before)
+    reference.append(host_reference_s())
     peaks = add_flops(model, rows, device) if args.flops else None
     summary = {
         "model": name,
         "device": str(device),
         **machine(device),
         "threads": sorted({r["threads"] for r in rows}),
+        "host_reference_s": reference,
         "peak_gflops": peaks,
         "peak_matmul_size": peak_size(device) if args.flops else None,
         "rows": rows,
@@ -156,6 +161,9 @@ def print_table(summary: dict, flops: bool) -> None:
     openvino = f", openvino {summary['openvino']}" if "openvino" in summary else ""
     print(f"{summary['model']} on {summary['device']}: {summary['cpu']} ({summary['cpu_cores']} cores; "
           f"{flags}){gpu}, torch {summary['torch']}{openvino}")  # fmt: skip
+    before, after = summary["host_reference_s"]
+    print(f"host speed: {before:.2f} s before, {after:.2f} s after the cases ({REFERENCE_PRODUCTS} float32 "
+          f"512^2 products on one thread; compare runs of like speed)")  # fmt: skip
     print(f"{'size':>9} {'x':>3} {'W':>2} {'V':>2} {'L':>2} {'backend':>8} {'prec':>5} {'thr':>3} "
           f"{'strategy':>12} {'ms/frame':>9} {'p90 ms':>8} {'fps':>7}"
           + (f" {'GFLOP':>7} {'of peak':>7}" if flops else ""))  # fmt: skip
