@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 from dataclasses import astuple, replace
 
 import torch
@@ -74,10 +75,16 @@ def _model(args: argparse.Namespace) -> tuple[STDNet, str, int, list[int]]:
     return model, name, args.window or meta.window, args.views or [meta.views]
 
 
+ISA_LIMITS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")  # oneDNN's (torch and OpenVINO), ATen's
+
+
 def machine(device: torch.device) -> dict:
-    """What the timings ran on."""
+    """What the timings ran on: the CPU's flags, and any instruction-set limit set in the environment
+    (``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2`` times an AVX-512 CPU as an AVX2 one would
+    compute, on its own caches and clock: an estimate, named as such)."""
     info = cpu_info()
     out = {"cpu": info.model, "cpu_flags": list(info.flags), "cpu_cores": info.cores}
+    out["isa_limit"] = {name: os.environ[name] for name in ISA_LIMITS if os.environ.get(name)}
     out["torch"] = torch.__version__
     try:
         import openvino
@@ -159,8 +166,9 @@ def print_table(summary: dict, flops: bool) -> None:
     flags = " ".join(summary["cpu_flags"]) or "no avx2/avx512/amx"
     gpu = f", {summary['gpu']}" if "gpu" in summary else ""
     openvino = f", openvino {summary['openvino']}" if "openvino" in summary else ""
+    limit = "".join(f", limited by {k}={v}" for k, v in summary["isa_limit"].items())
     print(f"{summary['model']} on {summary['device']}: {summary['cpu']} ({summary['cpu_cores']} cores; "
-          f"{flags}){gpu}, torch {summary['torch']}{openvino}")  # fmt: skip
+          f"{flags}{limit}){gpu}, torch {summary['torch']}{openvino}")  # fmt: skip
     before, after = summary["host_reference_s"]
     print(f"host speed: {before:.2f} s before, {after:.2f} s after the cases ({REFERENCE_PRODUCTS} float32 "
           f"512^2 products on one thread; compare runs of like speed)")  # fmt: skip
