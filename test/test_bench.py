@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 import pytest
 import torch
@@ -65,9 +66,10 @@ def test_bench_reports_machine_threads_and_each_precision(
         "--precisions", "fp32", "bf16", "--strategies", "incremental", "--threads", "1", "--timed", "3",
         "--flops", "--json",
     ])  # fmt: skip
-    before = torch.get_num_threads()
+    before, affinity = torch.get_num_threads(), os.sched_getaffinity(0)
     assert args.func(args) == 0
     assert torch.get_num_threads() == before  # the bench's thread settings do not leak
+    assert os.sched_getaffinity(0) == affinity  # nor its pinning to each core in turn
     out = capsys.readouterr().out.splitlines()
     summary = json.loads(out[-1])
     info = cpu_info()
@@ -75,7 +77,7 @@ def test_bench_reports_machine_threads_and_each_precision(
     assert info.model in out[0] and summary["model"] == "random C=4 head=8"
     assert summary["isa_limit"] == {"ONEDNN_MAX_CPU_ISA": "ALL"}
     assert "limited by ONEDNN_MAX_CPU_ISA=ALL" in out[0]
-    assert len(summary["host_reference_s"]) == 2 and all(s > 0 for s in summary["host_reference_s"])
+    assert all(len(summary["host_reference_s"][k]) == len(affinity) for k in ("before", "after"))
     assert out[1].startswith("host speed: ")  # beside the machine, before the rows
     assert [(r["precision"], r["threads"], r["timed_frames"]) for r in summary["rows"]] == [
         ("fp32", 1, 3),

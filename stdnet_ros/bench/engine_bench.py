@@ -6,6 +6,7 @@ values, and exactness must hold for any input.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass, replace
 
@@ -150,23 +151,33 @@ def max_rel_error_vs_offline(model: STDNet, case: Case, frames: int = 10) -> flo
     return worst
 
 
-def host_reference_s(products: int = REFERENCE_PRODUCTS) -> float:
-    """Seconds for ``products`` float32 512 x 512 matrix products on one thread: the host's speed at
-    the time. A shared cloud host's varied 1.9x within an hour (0.66-1.25 s on a 2-core Xeon), so
-    ``bench`` measures it before and after its cases and only runs of like speed are compared."""
+def host_reference_s(products: int = REFERENCE_PRODUCTS) -> list[float]:
+    """Seconds for ``products`` float32 512 x 512 matrix products on one thread, on each usable core
+    in turn: the host's speed at the time. A shared cloud host's varied 1.9x within an hour (0.66-1.25
+    s on a 2-core Xeon), and its two cores apart (1.09 and 1.37 s at one moment), which a frame split
+    across both feels; so ``bench`` measures it before and after its cases, and only runs of like
+    speed are compared. One figure where the process cannot pin itself (not Linux)."""
     before = torch.get_num_threads()
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [None]
     torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(512, 512, generator=g), torch.randn(512, 512, generator=g)
+    times = []
     try:
-        g = torch.Generator().manual_seed(0)
-        a, b = torch.randn(512, 512, generator=g), torch.randn(512, 512, generator=g)
-        for _ in range(20):
-            a @ b
-        began = time.perf_counter()
-        for _ in range(products):
-            a @ b
-        return time.perf_counter() - began
+        for core in cores:
+            if core is not None:
+                os.sched_setaffinity(0, {core})
+            for _ in range(20):
+                a @ b
+            began = time.perf_counter()
+            for _ in range(products):
+                a @ b
+            times.append(time.perf_counter() - began)
     finally:
+        if cores != [None]:
+            os.sched_setaffinity(0, set(cores))
         torch.set_num_threads(before)
+    return times
 
 
 def peak_size(device: torch.device) -> int:

@@ -126,14 +126,14 @@ def run(args: argparse.Namespace) -> int:
     ]  # fmt: skip
     cases = list({astuple(case): case for case in every}.values())
     threads_before = torch.get_num_threads()
-    reference = [host_reference_s()]
+    reference = {"before": host_reference_s()}
     try:
         rows = [
             time_case(model, case, str(device), args.timed) for case in tqdm(cases, desc="bench", unit="case")
         ]
     finally:
         set_threads(threads_before)
-    reference.append(host_reference_s())
+    reference["after"] = host_reference_s()
     peaks = add_flops(model, rows, device) if args.flops else None
     summary = {
         "model": name,
@@ -169,9 +169,10 @@ def print_table(summary: dict, flops: bool) -> None:
     limit = "".join(f", limited by {k}={v}" for k, v in summary["isa_limit"].items())
     print(f"{summary['model']} on {summary['device']}: {summary['cpu']} ({summary['cpu_cores']} cores; "
           f"{flags}{limit}){gpu}, torch {summary['torch']}{openvino}")  # fmt: skip
-    before, after = summary["host_reference_s"]
-    print(f"host speed: {before:.2f} s before, {after:.2f} s after the cases ({REFERENCE_PRODUCTS} float32 "
-          f"512^2 products on one thread; compare runs of like speed)")  # fmt: skip
+    reference = summary["host_reference_s"]
+    before, after = (" / ".join(f"{s:.2f}" for s in reference[k]) for k in ("before", "after"))
+    print(f"host speed: {before} s before, {after} s after the cases ({REFERENCE_PRODUCTS} float32 512^2 "
+          f"products on one thread, on each core; compare runs of like speed)")  # fmt: skip
     print(f"{'size':>9} {'x':>3} {'W':>2} {'V':>2} {'L':>2} {'backend':>8} {'prec':>5} {'thr':>3} "
           f"{'strategy':>12} {'ms/frame':>9} {'p90 ms':>8} {'fps':>7}"
           + (f" {'GFLOP':>7} {'of peak':>7}" if flops else ""))  # fmt: skip
