@@ -31,16 +31,15 @@ from stdnet_ros.model.checkpoint import load_model
 
 def _point_per_pixel(reg: Registration, depth: np.ndarray) -> np.ndarray:
     """One point per ToF pixel rounded to its cell, the nearest kept (depth_image_proc's register)."""
-    cells = Registration(reg.source, reg.target, 1, reg.pose, jump=reg.jump)
-    valid = np.isfinite(depth) & (depth > 0)
-    points = cells.pose.apply(cells._rays * np.where(valid, depth, np.nan)[..., None])
-    uv, z = cells.target.project(points).reshape(-1, 2), points[..., 2].ravel()
+    cells = reg.target
+    points = reg.points(depth)
+    uv, z = cells.project(points).reshape(-1, 2), points[..., 2].ravel()
     col, row = np.rint(uv[:, 0]), np.rint(uv[:, 1])
-    keep = np.isfinite(z) & (z > 0) & (col >= 0) & (row >= 0) & (col < cells.target.width) & (
-        row < cells.target.height)  # fmt: skip
-    out = np.full(cells.target.width * cells.target.height, np.inf)
-    np.minimum.at(out, (row[keep] * cells.target.width + col[keep]).astype(np.int64), z[keep])
-    return np.where(np.isfinite(out), out, np.nan).reshape(cells.target.height, cells.target.width)
+    keep = np.isfinite(z) & (z > 0) & (col >= 0) & (row >= 0) & (col < cells.width) & (
+        row < cells.height)  # fmt: skip
+    out = np.full(cells.width * cells.height, np.inf)
+    np.minimum.at(out, (row[keep] * cells.width + col[keep]).astype(np.int64), z[keep])
+    return np.where(np.isfinite(out), out, np.nan).reshape(cells.height, cells.width)
 
 
 def _blocks(reg: Registration, depth: np.ndarray) -> np.ndarray:

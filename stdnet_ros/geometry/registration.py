@@ -139,15 +139,20 @@ class Registration:
         surface = self._project(depth)
         return self._draw_into(self.fine, (surface.uv + 0.5) * self.scale - 0.5, surface)
 
-    def _project(self, depth: np.ndarray) -> _Surface:
-        """The ToF's pixels in the grid, their z, and which triangles span no depth edge."""
+    def points(self, depth: np.ndarray) -> np.ndarray:
+        """The ToF's measurements as points in the RGB camera's frame, (h, w, 3) float64, NaN where
+        it measured nothing."""
         if depth.shape != (self.source.height, self.source.width):
             raise ValueError(
                 f"depth is {depth.shape[1]}x{depth.shape[0]} but its camera_info says "
                 f"{self.source.width}x{self.source.height}"
             )
         valid = valid_mask(depth)
-        points = self.pose.apply(self._rays * np.where(valid, depth, np.nan)[..., None].astype(np.float64))
+        return self.pose.apply(self._rays * np.where(valid, depth, np.nan)[..., None].astype(np.float64))
+
+    def _project(self, depth: np.ndarray) -> _Surface:
+        """The ToF's pixels in the grid, their z, and which triangles span no depth edge."""
+        points = self.points(depth)
         uv = self.target.project(points).astype(np.float32)  # float32 from here: 1e-5 px, 1 um at 10 m
         z = points[..., 2].astype(np.float32)
         seen = np.isfinite(uv).all(axis=-1) & (z > 0)
