@@ -27,6 +27,7 @@ PERCENTILES = (50, 95, 99)
 PAIRS, OUT = "pairs", "out"  # counter names besides each input's (see input_counter)
 DROPPED_TOTAL = "dropped total"
 DEPTH_IN_FLIGHT = "depth in flight"  # depth frames received, neither published nor dropped yet
+COMPILING = "backend compiling"  # yes while the backend compiles in the background (frames slower)
 RGB_WITHOUT_DEPTH = "rgb_without_depth"  # an RGB frame with no depth partner because RGB runs faster
 _COUNT, _DROPPED, _UNPAIRED = "count ", "dropped ", "unpaired "
 

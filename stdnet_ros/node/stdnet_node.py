@@ -74,6 +74,7 @@ from stdnet_ros.node.pipeline import (
     runs_openvino,
 )
 from stdnet_ros.node.stats import (
+    COMPILING,
     DEPTH_IN_FLIGHT,
     ERROR,
     OK,
@@ -483,6 +484,7 @@ class StdnetNode(Node):
             ("views", str(self.pipeline.engine.views) if model else ""),
             ("backend", model.backend.name if model else ""),
             ("threads", str(model.backend.threads) if model else ""),
+            (COMPILING, ("yes" if model.backend.warming() else "no") if model else ""),
             ("lookahead", str(self.values["lookahead"])),
             ("registration", self.values["registration"]),
             ("inference queue", str(self.worker.waiting())),

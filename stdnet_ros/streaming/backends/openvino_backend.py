@@ -170,6 +170,7 @@ class _Compiled:
         self.background = background
         self.dynamic = compile(model)
         self.fixed: dict[tuple, Future] = {}  # input shapes -> its compiled model (None if failed)
+        self.spare: dict[tuple, ov.InferRequest] = {}  # a request made and run once beside each
         self.lock = threading.Lock()  # the views' threads share the fixed models
 
     def fixed_for(self, shapes: tuple) -> ov.CompiledModel | None:
@@ -185,13 +186,22 @@ class _Compiled:
             model = self.model.clone()
             model.reshape({model.inputs[k]: ov.PartialShape(list(shape)) for k, shape in enumerate(shapes)})
             compiled = self.compile(model)
-            # One call here: its first call cost a frame 13-16 ms more than the next, 7 ms after this.
-            compiled.create_infer_request().infer([np.zeros(shape, np.float32) for shape in shapes])
+            # Its first request made and called once here, not on a frame: that call cost a frame
+            # 13-16 ms, and the request's memory then came after the compilations were reported over.
+            request = compiled.create_infer_request()
+            request.infer([np.zeros(shape, np.float32) for shape in shapes])
         except Exception as err:  # the dynamic model keeps computing these shapes
             log.warning("openvino: no fixed-shape model for %s (%s)", shapes, err)
             return None
+        with self.lock:
+            self.spare[shapes] = request
         self.background.shapes.add(self.role, self.key, shapes)
         return compiled
+
+    def request_for(self, shapes: tuple, compiled: ov.CompiledModel) -> ov.InferRequest:
+        """The request made beside the fixed model for these shapes, or (for a second caller) a new one."""
+        with self.lock:
+            return self.spare.pop(shapes, None) or compiled.create_infer_request()
 
     def settle(self) -> None:
         for future in list(self.fixed.values()):
@@ -216,7 +226,8 @@ class _Piece:
         arrays = [x.contiguous().numpy() for x in inputs]
         key = tuple(a.shape for a in arrays)
         if key not in self.fixed and (model := self.compiled.fixed_for(key)) is not None:
-            self.fixed[key] = model.create_infer_request(), [tuple(out.get_shape()) for out in model.outputs]
+            self.fixed[key] = (self.compiled.request_for(key, model),
+                               [tuple(out.get_shape()) for out in model.outputs])  # fmt: skip
         request, shapes = self.fixed.get(key) or (self.request, self.shapes.get(key))
         if shapes is None:  # the dynamic model's first call with these shapes: learn its outputs' shapes
             result = self.compiled.dynamic.create_infer_request().infer(arrays, share_inputs=True,
