@@ -163,6 +163,9 @@ class StdnetNode(Node):
         self._budget: FrameBudget | None = None
         if self.values["scale"]:
             self._load(self.values)
+            # What warm_up started, before subscribing: the first frames run at speed. (A model loaded
+            # by scale auto, on the first pair, does not wait: its first frames would be late.)
+            self.pipeline.engine.backend.settle()
         else:
             self.get_logger().info(
                 f"scale auto: one of {served_scales(self.values['checkpoint'] or None)}, chosen from the "

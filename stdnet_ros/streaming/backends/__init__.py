@@ -55,8 +55,9 @@ class Backend(Protocol):
         """Whether work it started in the background is still running: frames are slower until then."""
 
     def warm_up(self) -> str | None:
-        """Prepare, before the first frame, what earlier runs needed once frames came (the fixed-shape
-        models of a compiled backend); a line for the start-up log if it did anything."""
+        """Start preparing, in the background, what earlier runs needed once frames came (the
+        fixed-shape models of a compiled backend; :meth:`settle` waits for it); a line for the
+        start-up log if it started anything."""
 
     def steer(self, hg: str, lr_up: torch.Tensor) -> Steering: ...
 

@@ -293,20 +293,18 @@ class OpenVINOBackend:
         return any(compiled.compiling() for compiled in self._compiled())
 
     def warm_up(self) -> str | None:
-        """Compile now, and wait for, the fixed-shape models that earlier runs asked for with these
-        settings (the shape log), so that the first frames run them; what was done, for the log."""
-        began = time.perf_counter()
+        """Start compiling, in the background, the fixed-shape models that earlier runs asked for with
+        these settings (the shape log), so that the first frames find them ready (:meth:`settle`
+        waits); what was started, for the log."""
         wanted = [(compiled, shapes) for compiled in self._compiled()
                   for role, key, shapes in self.background.shapes.entries()
                   if (role, key) == (compiled.role, compiled.key)]  # fmt: skip
         new = [(compiled, shapes) for compiled, shapes in wanted if shapes not in compiled.fixed]
         for compiled, shapes in new:
             compiled.fixed_for(shapes)
-        self.settle()
         if not new:
             return None
-        return (f"openvino: {len(new)} fixed-shape models that earlier runs used compiled before the first "
-                f"frame ({time.perf_counter() - began:.1f} s)")  # fmt: skip
+        return f"openvino: compiling the {len(new)} fixed-shape models that earlier runs used"
 
     def steer(self, hg: str, lr_up: torch.Tensor) -> Steering:
         return Steering(*self.pieces["steer", hg](lr_up))
