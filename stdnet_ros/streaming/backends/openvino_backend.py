@@ -201,7 +201,8 @@ class _Compiled:
     def request_for(self, shapes: tuple, compiled: ov.CompiledModel) -> ov.InferRequest:
         """The request made beside the fixed model for these shapes, or (for a second caller) a new one."""
         with self.lock:
-            return self.spare.pop(shapes, None) or compiled.create_infer_request()
+            request = self.spare.pop(shapes, None)
+        return compiled.create_infer_request() if request is None else request
 
     def settle(self) -> None:
         for future in list(self.fixed.values()):
