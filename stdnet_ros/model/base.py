@@ -85,17 +85,17 @@ def opencv_box(x: torch.Tensor, radius: int) -> torch.Tensor:
     planes = x.detach().contiguous().numpy()
     height, width = planes.shape[-2:]
     src = planes.reshape(-1, height, width)
-    sums = np.empty(src.shape, np.float64)
     means = np.empty(src.shape, planes.dtype)
     counts = _window_counts(height, radius)[:, None] * _window_counts(width, radius)[None, :]
     size = 2 * radius + 1
 
     def planes_from(first: int, step: int) -> None:
+        sums = np.empty((height, width), np.float64)  # one plane's sums at a time, reused: cache-warm
         for k in range(first, len(src), step):
             # A float32 plane is summed in float64 (the sums bit for bit those of its float64 copy).
-            cv2.boxFilter(src[k], cv2.CV_64F, (size, size), dst=sums[k], normalize=False,
+            cv2.boxFilter(src[k], cv2.CV_64F, (size, size), dst=sums, normalize=False,
                           borderType=cv2.BORDER_CONSTANT)  # fmt: skip
-            np.divide(sums[k], counts, out=means[k], casting="same_kind")  # in float64, rounded once
+            np.divide(sums, counts, out=means[k], casting="same_kind")  # in float64, rounded once
 
     threads = min(cv2.getNumThreads(), len(src))
     if threads > 1:
