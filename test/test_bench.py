@@ -77,6 +77,8 @@ def test_bench_reports_machine_threads_and_each_precision(
     assert info.model in out[0] and summary["model"] == "random C=4 head=8"
     assert summary["isa_limit"] == {"ONEDNN_MAX_CPU_ISA": "ALL"}
     assert "limited by ONEDNN_MAX_CPU_ISA=ALL" in out[0]
+    assert summary["omp_wait_policy"] == os.environ["OMP_WAIT_POLICY"]  # what torch's OpenMP was given
+    assert out[0].endswith(f"OMP_WAIT_POLICY {summary['omp_wait_policy']}")
     assert all(len(summary["host_reference_s"][k]) == len(affinity) for k in ("before", "after"))
     assert out[1].startswith("host speed: ")  # beside the machine, before the rows
     assert [(r["precision"], r["threads"], r["timed_frames"]) for r in summary["rows"]] == [

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -100,21 +103,52 @@ def test_engine_resolves_auto_and_says_why() -> None:
 
 
 def test_thread_default_leaves_the_executor_a_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
     assert [runtime.default_threads(n) for n in (1, 2, 4, 16)] == [1, 1, 3, 15]
     assert [runtime.default_threads(n, openvino=True) for n in (1, 2, 4)] == [1, 2, 4]
     before = torch.get_num_threads(), cv2.getNumThreads()
     try:
         monkeypatch.setattr(runtime, "usable_cores", lambda: 3)
         message = runtime.apply_threads(0)
-        assert message == "compute threads (torch, OpenCV): 2 (default: 3 usable cores - 1, at least 1)"
+        assert message == ("compute threads (torch, OpenCV): 2 (default: 3 usable cores - 1, at least 1); "
+                           "OMP_WAIT_POLICY PASSIVE")  # fmt: skip
         assert torch.get_num_threads() == 2 and cv2.getNumThreads() == 2
         assert runtime.apply_threads(1).startswith("compute threads (torch, OpenCV): 1 (as requested)")
         assert torch.get_num_threads() == 1 and cv2.getNumThreads() == 1
         message = runtime.apply_threads(0, openvino=True)
-        assert message == "compute threads (torch, OpenCV): 3 (default for OpenVINO: 3 usable cores)"
+        assert message.startswith("compute threads (torch, OpenCV): 3 (default for OpenVINO: 3 usable cores)")
     finally:
         torch.set_num_threads(before[0])
         cv2.setNumThreads(before[1])
+
+
+IDLE_PROBE = """
+import os, time
+import stdnet_ros, torch
+torch.set_num_threads(2)
+x = torch.rand(2_000_000)
+for _ in range(20):
+    x.mul_(1.0000001)  # parallel regions of the two-thread team
+began = time.process_time()
+time.sleep(0.3)
+print(os.environ.get("OMP_WAIT_POLICY", "unset"), time.process_time() - began)
+"""
+
+
+@pytest.mark.parametrize(("given", "policy"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_openmp_team_sleeps_between_operations_unless_told(given: str | None, policy: str) -> None:
+    """Importing stdnet_ros before torch keeps torch's OpenMP team from spinning after an operation
+    (by default it spun ~7 ms of CPU, taken from the engine's own threads); a policy the
+    environment gives is kept."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given:
+        env["OMP_WAIT_POLICY"] = given
+    out = subprocess.run([sys.executable, "-c", IDLE_PROBE], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    seen, idle_cpu_s = out.stdout.split()
+    if policy == "PASSIVE":
+        assert float(idle_cpu_s) < 0.002  # asleep: nothing spins while the caller waits
+    assert seen == policy
 
 
 def test_workers_run_torch_on_one_thread_each_and_leave_the_callers_count() -> None:

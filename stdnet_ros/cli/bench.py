@@ -85,6 +85,7 @@ def machine(device: torch.device) -> dict:
     info = cpu_info()
     out = {"cpu": info.model, "cpu_flags": list(info.flags), "cpu_cores": info.cores}
     out["isa_limit"] = {name: os.environ[name] for name in ISA_LIMITS if os.environ.get(name)}
+    out["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY", "unset")  # PASSIVE unless given: stdnet_ros
     out["torch"] = torch.__version__
     try:
         import openvino
@@ -168,7 +169,8 @@ def print_table(summary: dict, flops: bool) -> None:
     openvino = f", openvino {summary['openvino']}" if "openvino" in summary else ""
     limit = "".join(f", limited by {k}={v}" for k, v in summary["isa_limit"].items())
     print(f"{summary['model']} on {summary['device']}: {summary['cpu']} ({summary['cpu_cores']} cores; "
-          f"{flags}{limit}){gpu}, torch {summary['torch']}{openvino}")  # fmt: skip
+          f"{flags}{limit}){gpu}, torch {summary['torch']}{openvino}, "
+          f"OMP_WAIT_POLICY {summary['omp_wait_policy']}")  # fmt: skip
     reference = summary["host_reference_s"]
     before, after = (" / ".join(f"{s:.2f}" for s in reference[k]) for k in ("before", "after"))
     print(f"host speed: {before} s before, {after} s after the cases ({REFERENCE_PRODUCTS} float32 512^2 "

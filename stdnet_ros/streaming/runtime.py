@@ -91,7 +91,8 @@ def apply_threads(requested: int, openvino: bool = False) -> str:
     set_threads(threads)
     why = ("as requested" if requested else f"default for OpenVINO: {usable_cores()} usable cores" if openvino
            else f"default: {usable_cores()} usable cores - 1, at least 1")  # fmt: skip
-    return f"compute threads (torch, OpenCV): {torch.get_num_threads()} ({why})"
+    policy = os.environ.get("OMP_WAIT_POLICY", "unset")  # stdnet_ros sets it unless given
+    return f"compute threads (torch, OpenCV): {torch.get_num_threads()} ({why}); OMP_WAIT_POLICY {policy}"
 
 
 def one_thread_workers(count: int) -> ThreadPoolExecutor:
