@@ -17,7 +17,7 @@ from stdnet_ros.evaluation.evaluator import predict_streaming
 from stdnet_ros.model.checkpoint import load_model
 from stdnet_ros.node.stats import COMPILING
 from stdnet_ros.replay.analysis import IN_FLIGHT_AT_END, WITHOUT_OUTPUT
-from stdnet_ros.replay.record import DIAGNOSTICS, Received, ReplayRecord
+from stdnet_ros.replay.record import DIAGNOSTICS, Received, ReplayRecord, node_statuses
 from stdnet_ros.replay.soak import _warm_up_ns
 from stdnet_ros.streaming.engine import StreamingEngine
 
@@ -233,8 +233,8 @@ def test_warm_up_lasts_until_the_backend_stops_compiling() -> None:
     record.depth_clock = {100: 1_000, 200: 4_000}  # the second pass starts at 4 us
     say = [(2_000, "yes"), (5_000, "yes"), (6_000, "no"), (7_000, "no")]
     record.received = [Received(DIAGNOSTICS, at, _diagnostics(ns, value)) for at, value in say]
-    assert _warm_up_ns(record, ns) == 6_000
+    assert _warm_up_ns(record, list(node_statuses(record, ns))) == 6_000
     record.received = record.received[:2]  # still compiling at the end: the second pass as before
-    assert _warm_up_ns(record, ns) == 4_000
+    assert _warm_up_ns(record, list(node_statuses(record, ns))) == 4_000
     record.received = [Received(DIAGNOSTICS, 3_000, _diagnostics(ns, "no"))]  # done before it
-    assert _warm_up_ns(record, ns) == 4_000
+    assert _warm_up_ns(record, list(node_statuses(record, ns))) == 4_000

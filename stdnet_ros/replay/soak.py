@@ -78,14 +78,14 @@ class Soak:
         return {k: clean(v) for k, v in asdict(self).items() if k not in ("memory", "latency", "drops")}
 
 
-def _warm_up_ns(record: ReplayRecord, namespace: str) -> int:
+def _warm_up_ns(record: ReplayRecord, statuses: list[tuple[int, dict[str, str]]]) -> int:
     """Replay-clock time the second pass began (a tenth of the run for a single pass), or, if later,
     the node's first report that its backend had stopped compiling in the background (compiled
     models are memory the node keeps, not a leak); a compilation still running at the end of the
-    run is not waited for."""
+    run is not waited for. ``statuses``: the node's, as :func:`node_statuses` gives them."""
     second = [record.depth_clock[stamp] for stamp, n in record.passes.items() if n == 1]
     warm = min(second) if second else record.started_ns + (record.finished_ns - record.started_ns) // SLICES
-    compiling = [(ns, status[COMPILING] == "yes") for ns, status in node_statuses(record, namespace)
+    compiling = [(ns, status[COMPILING] == "yes") for ns, status in statuses
                  if status.get(COMPILING) in ("yes", "no")]  # fmt: skip
     last_yes = max((k for k, (_, yes) in enumerate(compiling) if yes), default=None)
     if last_yes is not None and last_yes + 1 < len(compiling):
@@ -96,12 +96,13 @@ def _warm_up_ns(record: ReplayRecord, namespace: str) -> int:
 def soak(record: ReplayRecord, outputs: list[Output], namespace: str, status: dict[str, str]) -> Soak:
     """The run's figures over time, from what the player recorded."""
     t0 = record.started_ns
-    warm = _warm_up_ns(record, namespace)
+    statuses = list(node_statuses(record, namespace))  # every /diagnostics message parsed once
+    warm = _warm_up_ns(record, statuses)
     memory = [((ns - t0) / 1e9, rss / _MB) for ns, rss in record.memory]
     after = [rss / _MB for ns, rss in record.memory if ns >= warm]
     at_warm = after[0] if after else float("nan")
     latency = [((o.received_ns - t0) / 1e9, o.latency_s * 1e3) for o in outputs]
-    drops = [((ns - t0) / 1e9, status_drops(s)) for ns, s in node_statuses(record, namespace)]
+    drops = [((ns - t0) / 1e9, status_drops(s)) for ns, s in statuses]
     account = depth_account(status, TOPICS["depth"])
     result = Soak(
         loops=record.loops, frames=len(record.depth_stamps), outputs=len(outputs),
