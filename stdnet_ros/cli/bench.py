@@ -31,7 +31,7 @@ from stdnet_ros.model.checkpoint import load_model
 from stdnet_ros.model.views import VIEW_COUNTS
 from stdnet_ros.streaming.backends import BACKENDS
 from stdnet_ros.streaming.engine import resolve_device
-from stdnet_ros.streaming.runtime import cpu_info, set_threads
+from stdnet_ros.streaming.runtime import cpu_info, openmp_wait_policy, set_threads
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -85,7 +85,7 @@ def machine(device: torch.device) -> dict:
     info = cpu_info()
     out = {"cpu": info.model, "cpu_flags": list(info.flags), "cpu_cores": info.cores}
     out["isa_limit"] = {name: os.environ[name] for name in ISA_LIMITS if os.environ.get(name)}
-    out["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY", "unset")  # PASSIVE unless given: stdnet_ros
+    out["omp_wait_policy"] = openmp_wait_policy()
     out["torch"] = torch.__version__
     try:
         import openvino

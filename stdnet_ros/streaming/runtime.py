@@ -91,8 +91,14 @@ def apply_threads(requested: int, openvino: bool = False) -> str:
     set_threads(threads)
     why = ("as requested" if requested else f"default for OpenVINO: {usable_cores()} usable cores" if openvino
            else f"default: {usable_cores()} usable cores - 1, at least 1")  # fmt: skip
-    policy = os.environ.get("OMP_WAIT_POLICY", "unset")  # stdnet_ros sets it unless given
-    return f"compute threads (torch, OpenCV): {torch.get_num_threads()} ({why}); OMP_WAIT_POLICY {policy}"
+    return (f"compute threads (torch, OpenCV): {torch.get_num_threads()} ({why}); "
+            f"OMP_WAIT_POLICY {openmp_wait_policy()}")  # fmt: skip
+
+
+def openmp_wait_policy() -> str:
+    """What torch's OpenMP team does between operations, as the environment told it (stdnet_ros sets
+    PASSIVE when imported unless a value is given)."""
+    return os.environ.get("OMP_WAIT_POLICY", "unset")
 
 
 def one_thread_workers(count: int) -> ThreadPoolExecutor:
