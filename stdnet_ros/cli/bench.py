@@ -31,7 +31,7 @@ from stdnet_ros.model.checkpoint import load_model
 from stdnet_ros.model.views import VIEW_COUNTS
 from stdnet_ros.streaming.backends import BACKENDS
 from stdnet_ros.streaming.engine import resolve_device
-from stdnet_ros.streaming.runtime import cpu_info, openmp_wait_policy, set_threads
+from stdnet_ros.streaming.runtime import cpu_info, openmp_wait, set_threads
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -85,7 +85,7 @@ def machine(device: torch.device) -> dict:
     info = cpu_info()
     out = {"cpu": info.model, "cpu_flags": list(info.flags), "cpu_cores": info.cores}
     out["isa_limit"] = {name: os.environ[name] for name in ISA_LIMITS if os.environ.get(name)}
-    out["omp_wait_policy"] = openmp_wait_policy()
+    out["openmp_wait"] = openmp_wait()
     out["torch"] = torch.__version__
     try:
         import openvino
@@ -170,7 +170,7 @@ def print_table(summary: dict, flops: bool) -> None:
     limit = "".join(f", limited by {k}={v}" for k, v in summary["isa_limit"].items())
     print(f"{summary['model']} on {summary['device']}: {summary['cpu']} ({summary['cpu_cores']} cores; "
           f"{flags}{limit}){gpu}, torch {summary['torch']}{openvino}, "
-          f"OMP_WAIT_POLICY {summary['omp_wait_policy']}")  # fmt: skip
+          f"OpenMP wait: {summary['openmp_wait']}")  # fmt: skip
     reference = summary["host_reference_s"]
     before, after = (" / ".join(f"{s:.2f}" for s in reference[k]) for k in ("before", "after"))
     print(f"host speed: {before} s before, {after} s after the cases ({REFERENCE_PRODUCTS} float32 512^2 "

@@ -92,13 +92,17 @@ def apply_threads(requested: int, openvino: bool = False) -> str:
     why = ("as requested" if requested else f"default for OpenVINO: {usable_cores()} usable cores" if openvino
            else f"default: {usable_cores()} usable cores - 1, at least 1")  # fmt: skip
     return (f"compute threads (torch, OpenCV): {torch.get_num_threads()} ({why}); "
-            f"OMP_WAIT_POLICY {openmp_wait_policy()}")  # fmt: skip
+            f"OpenMP wait: {openmp_wait()}")  # fmt: skip
 
 
-def openmp_wait_policy() -> str:
-    """What torch's OpenMP team does between operations, as the environment told it (stdnet_ros sets
-    PASSIVE when imported unless a value is given)."""
-    return os.environ.get("OMP_WAIT_POLICY", "unset")
+OPENMP_WAIT = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+
+
+def openmp_wait() -> str:
+    """How torch's OpenMP team waits between operations, as the environment told it (stdnet_ros sets
+    GOMP_SPINCOUNT when imported unless either is given)."""
+    given = [f"{name}={os.environ[name]}" for name in OPENMP_WAIT if name in os.environ]
+    return " ".join(given) or "OpenMP's default"
 
 
 def one_thread_workers(count: int) -> ThreadPoolExecutor:
