@@ -93,3 +93,28 @@ def test_each_view_costs_one_network_and_the_ensemble_stays_exact() -> None:
     one, two = (flops_per_frame(tiny(), Case(32, 24, 4, 2, 0, "fp32", views=v)) for v in (1, 2))
     assert two == pytest.approx(2 * one, rel=0.02)  # the base and input copies are counted once per view too
     assert engine_bench.max_rel_error_vs_offline(tiny(), Case(32, 24, 4, 3, 1, views=2), frames=5) < 1e-5
+
+
+def test_cases_of_a_size_and_thread_count_are_timed_a_frame_each_in_turn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A host's speed moves by the minute: the rows compared must share the minutes. Each case sharing
+    a size and a thread count takes one timed frame in turn, the order rotated every frame; another
+    size or thread count is timed after; the rows come back in the order asked."""
+    pushed: list[tuple[int, int]] = []  # (case, timed) per push, in the order they ran
+    push = engine_bench._Timed.push
+
+    def spy(self: engine_bench._Timed) -> None:
+        pushed.append((cases.index(self.case), len(self.times)))
+        push(self)
+
+    monkeypatch.setattr(engine_bench._Timed, "push", spy)
+    cases = [Case(32, 24, 4, 2, threads=1), Case(32, 24, 4, 2, precision="bf16", threads=1),
+             Case(48, 32, 4, 2, threads=2), Case(32, 24, 4, 2, strategy="naive", threads=1),
+             Case(48, 32, 4, 2, threads=1)]  # fmt: skip
+    rows = engine_bench.time_cases(tiny(), cases, timed=3)
+    assert pushed == [(0, 0), (1, 0), (3, 0), (1, 1), (3, 1), (0, 1), (3, 2), (0, 2), (1, 2),
+                      (2, 0), (2, 1), (2, 2), (4, 0), (4, 1), (4, 2)]  # fmt: skip
+    assert [(r["width"], r["precision"], r["threads"], r["timed_frames"]) for r in rows] == [
+        (32, "fp32", 1, 3), (32, "bf16", 1, 3), (48, "fp32", 2, 3), (32, "fp32", 1, 3), (48, "fp32", 1, 3),
+    ]  # fmt: skip

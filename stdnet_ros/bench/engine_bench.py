@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
+from tqdm import tqdm
 
 from stdnet_ros.model import STDNet
 from stdnet_ros.model.views import predict_views
-from stdnet_ros.streaming.engine import PRECISIONS, StreamingEngine
+from stdnet_ros.streaming.engine import PRECISIONS, StreamingEngine, resolve_device
 from stdnet_ros.streaming.runtime import set_threads
 
 MAX_DEPTH = 20.0
@@ -71,42 +72,95 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_case(model: STDNet, case: Case, device: str = "cpu", timed: int = 10) -> dict:
-    """Steady-state latency per frame (L = 0: push to output): the window is filled and
-    WARM_FRAMES more pushed, the backend's background work awaited, WARM_FRAMES more pushed, then
-    ``timed`` frames are timed; median and 90th percentile.
-    The backend is loaded (compiled) with the case's threads before anything is timed."""
-    if case.threads:
-        set_threads(case.threads)
-    model.scale = case.scale
+@dataclass
+class _Timed:
+    """One case's engine, warmed up, and the frames timed on it."""
+
+    case: Case
+    engine: StreamingEngine
+    frames: list[tuple[np.ndarray, np.ndarray, float]]  # still to be timed
+    times: list[float] = field(default_factory=list)
+
+    def push(self) -> None:
+        _sync(self.engine.device)
+        began = time.perf_counter()
+        self.engine.push(*self.frames.pop(0))
+        _sync(self.engine.device)
+        self.times.append(time.perf_counter() - began)
+
+
+def _warmed(model: STDNet, case: Case, device: str, timed: int) -> _Timed:
+    """The case's engine with its window filled and WARM_FRAMES more pushed, the backend's
+    background work awaited, and WARM_FRAMES more pushed."""
     engine = _engine(model, case, device)
     warm = case.window + 2 * WARM_FRAMES
     stream = random_stream(case, warm + timed)
-    for n, (rgb, depth, stamp) in enumerate(stream[:warm]):
-        engine.push(rgb, depth, stamp)
+    for n, frame in enumerate(stream[:warm]):
+        engine.push(*frame)
         if n == case.window + WARM_FRAMES - 1:
             engine.backend.settle()  # what the backend compiles in the background for these shapes
     if engine.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(engine.device)
-    times = []
-    for rgb, depth, stamp in stream[warm:]:
-        _sync(engine.device)
-        began = time.perf_counter()
-        engine.push(rgb, depth, stamp)
-        _sync(engine.device)
-        times.append(time.perf_counter() - began)
-    ms = 1000.0 * float(np.median(times))
+    return _Timed(case, engine, stream[warm:])
+
+
+def time_cases(model: STDNet, cases: list[Case], device: str = "cpu", timed: int = 10,
+               progress: bool = False) -> list[dict]:  # fmt: skip
+    """Steady-state latency per frame of each case (L = 0: push to output): median and 90th
+    percentile of ``timed`` frames after :func:`_warmed`'s warm-up, the backend loaded (compiled)
+    with the case's threads before anything is timed.
+
+    On a CPU the cases that share a size, a scale and a thread count are timed together, one frame
+    of each in turn, the order rotated every frame: a shared host's speed moves from minute to
+    minute, and cases timed one after the other had compared one minute with another (OpenVINO
+    against torch at 320 x 240 and 2 threads: 1.19-3.05x in fourteen runs; frames alternated, 1.49-2.13x,
+    median 1.84, in 142 windows of 20 over 15 minutes, while torch moved 107-194 ms). Other sizes
+    are timed apart: a large frame's memory traffic slowed the small ones that followed it. On a
+    GPU each case runs alone, so that its peak memory is its own. Torch's thread count is restored after."""
+    alone = resolve_device(device).type == "cuda"
+    groups: dict[tuple, list[int]] = {}
+    for k, case in enumerate(cases):
+        key = (case.threads, case.scale, case.width, case.height, k if alone else -1)
+        groups.setdefault(key, []).append(k)
+    rows: list[dict] = [{} for _ in cases]
+    bar = tqdm(total=len(cases) + timed * len(cases), desc="bench", unit="frame", disable=not progress)
+    threads_before = torch.get_num_threads()
+    try:
+        for (threads, scale, *_), members in groups.items():
+            if threads:
+                set_threads(threads)
+            model.scale = scale
+            runs = []
+            for k in members:
+                runs.append(_warmed(model, cases[k], device, timed))
+                bar.update()
+            for turn in range(timed):
+                for run in runs[turn % len(runs) :] + runs[: turn % len(runs)]:
+                    run.push()
+                    bar.update()
+            for k, run in zip(members, runs, strict=True):
+                rows[k] = _row(run)
+            del runs  # the group's engines go before the next group's are loaded
+    finally:
+        set_threads(threads_before)
+        bar.close()
+    return rows
+
+
+def _row(run: _Timed) -> dict:
+    engine = run.engine
+    ms = 1000.0 * float(np.median(run.times))
     peak = torch.cuda.max_memory_allocated(engine.device) / 2**20 if engine.device.type == "cuda" else None
     return {
-        **asdict(case),
+        **asdict(run.case),
         "precision": engine.precision,
         "precision_reason": engine.precision_reason,
         "backend": engine.backend.name,
         "threads": engine.backend.threads,
         "device": str(engine.device),
-        "timed_frames": len(times),
+        "timed_frames": len(run.times),
         "ms_per_frame": ms,
-        "ms_p90": 1000.0 * float(np.percentile(times, 90)),
+        "ms_p90": 1000.0 * float(np.percentile(run.times, 90)),
         "fps": 1000.0 / ms,
         "peak_mib": peak,
     }

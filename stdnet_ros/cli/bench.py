@@ -1,8 +1,9 @@
 """``stdnet-ros bench``: engine speed (naive vs incremental, per backend), exactness, FLOPs and device peak.
 
 The table and the JSON name the machine (CPU model and the flags its kernels use, the GPU),
-since a figure means little without it. The naive strategy is the torch reference: its rows
-run on torch whatever ``--backends`` says.
+since a figure means little without it. On a CPU the cases that share a thread count are timed
+together, a frame of each in turn, so that the rows compared saw the same minutes of a shared
+host. The naive strategy is the torch reference: its rows run on torch whatever ``--backends`` says.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import os
 from dataclasses import astuple, replace
 
 import torch
-from tqdm import tqdm
 
 from stdnet_ros.bench.engine_bench import (
     REFERENCE_PRODUCTS,
@@ -24,14 +24,14 @@ from stdnet_ros.bench.engine_bench import (
     host_reference_s,
     max_rel_error_vs_offline,
     peak_size,
-    time_case,
+    time_cases,
 )
 from stdnet_ros.model import STDNet
 from stdnet_ros.model.checkpoint import load_model
 from stdnet_ros.model.views import VIEW_COUNTS
 from stdnet_ros.streaming.backends import BACKENDS
 from stdnet_ros.streaming.engine import resolve_device
-from stdnet_ros.streaming.runtime import cpu_info, openmp_wait, set_threads
+from stdnet_ros.streaming.runtime import cpu_info, openmp_wait
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,7 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="inference backends to time (auto: OpenVINO on a CPU where installed, else torch)")
     p.add_argument("--threads", nargs="+", type=int, default=[0],
                    help="inference thread counts to time, torch's and OpenVINO's (0 = as torch set it)")
-    p.add_argument("--timed", type=int, default=10, help="steady-state frames timed per case (median, p90)")
+    p.add_argument("--timed", type=int, default=10, help="steady-state frames timed per case (median, p90); "
+                   "on a CPU the cases of a thread count take a frame each in turn")  # fmt: skip
     p.add_argument("--device", default="auto")
     p.add_argument("--flops", action="store_true", help="count FLOPs per frame and the fraction of peak")
     p.add_argument(
@@ -126,14 +127,8 @@ def run(args: argparse.Namespace) -> int:
         if not (prec == "fp16" and device.type == "cpu")
     ]  # fmt: skip
     cases = list({astuple(case): case for case in every}.values())
-    threads_before = torch.get_num_threads()
     reference = {"before": host_reference_s()}
-    try:
-        rows = [
-            time_case(model, case, str(device), args.timed) for case in tqdm(cases, desc="bench", unit="case")
-        ]
-    finally:
-        set_threads(threads_before)
+    rows = time_cases(model, cases, str(device), args.timed, progress=True)
     reference["after"] = host_reference_s()
     peaks = add_flops(model, rows, device) if args.flops else None
     summary = {
@@ -151,8 +146,7 @@ def run(args: argparse.Namespace) -> int:
         summary["max_rel_error_vs_offline"] = max(
             max_rel_error_vs_offline(model, Case(64, 48, 4, 7, la, views=view_counts[0])) for la in (0, 2)
         )
-        naive = time_case(model, replace(check, strategy="naive"), str(device), args.timed)
-        fast = time_case(model, check, str(device), args.timed)
+        naive, fast = time_cases(model, [replace(check, strategy="naive"), check], str(device), args.timed)
         summary["speedup_vs_naive"] = naive["ms_per_frame"] / fast["ms_per_frame"]
     print_table(summary, args.flops)
     if args.check:
