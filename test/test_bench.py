@@ -90,8 +90,17 @@ def test_bench_reports_machine_threads_and_each_precision(
 
 
 def test_each_view_costs_one_network_and_the_ensemble_stays_exact() -> None:
+    """Counted at two threads too, where the views run on threads of their own; the count sets
+    nothing it does not restore."""
     one, two = (flops_per_frame(tiny(), Case(32, 24, 4, 2, 0, "fp32", views=v)) for v in (1, 2))
     assert two == pytest.approx(2 * one, rel=0.02)  # the base and input copies are counted once per view too
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert flops_per_frame(tiny(), Case(32, 24, 4, 2, 0, "fp32", views=2)) == two
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
     assert engine_bench.max_rel_error_vs_offline(tiny(), Case(32, 24, 4, 3, 1, views=2), frames=5) < 1e-5
 
 

@@ -170,17 +170,24 @@ def flops_per_frame(model: STDNet, case: Case) -> float:
     """FLOPs of one steady-state push (convolutions and the deformable convs' matrix products).
 
     Counted on the CPU in fp32 by torch whatever the case's precision and backend: the count does
-    not depend on them, and fp16 does not run on a CPU.
+    not depend on them, and fp16 does not run on a CPU. On one thread: the counter sees the
+    operations of the thread that enters it, and with two threads or more the views run on
+    threads of their own (it had counted 0 for the two-view default).
     """
     case = replace(case, precision="fp32", backend="torch")  # the counter sees torch's operations only
     model.scale = case.scale
-    engine = _engine(model, case, "cpu")
-    stream = random_stream(case, case.window + 1)
-    for rgb, depth, stamp in stream[:-1]:
-        engine.push(rgb, depth, stamp)
-    counter = FlopCounterMode(display=False)
-    with counter:
-        engine.push(*stream[-1])
+    threads = torch.get_num_threads()
+    set_threads(1)
+    try:
+        engine = _engine(model, case, "cpu")
+        stream = random_stream(case, case.window + 1)
+        for rgb, depth, stamp in stream[:-1]:
+            engine.push(rgb, depth, stamp)
+        counter = FlopCounterMode(display=False)
+        with counter:
+            engine.push(*stream[-1])
+    finally:
+        set_threads(threads)
     return float(counter.get_total_flops())
 
 
