@@ -130,21 +130,26 @@ def time_cases(model: STDNet, cases: list[Case], device: str = "cpu", timed: int
             if threads:
                 set_threads(threads)
             model.scale = scale
-            runs = []
-            for k in members:
-                runs.append(_warmed(model, cases[k], device, timed))
-                bar.update()
-            for turn in range(timed):
-                for run in runs[turn % len(runs) :] + runs[: turn % len(runs)]:
-                    run.push()
-                    bar.update()
-            for k, run in zip(members, runs, strict=True):
-                rows[k] = _row(run)
-            del runs  # the group's engines go before the next group's are loaded
+            group = _time_together(model, [cases[k] for k in members], device, timed, bar)
+            for k, row in zip(members, group, strict=True):
+                rows[k] = row
     finally:
         set_threads(threads_before)
         bar.close()
     return rows
+
+
+def _time_together(model: STDNet, cases: list[Case], device: str, timed: int, bar: tqdm) -> list[dict]:
+    """:func:`time_cases` for one group, whose engines live only as long as this call."""
+    runs = []
+    for case in cases:
+        runs.append(_warmed(model, case, device, timed))
+        bar.update()
+    for turn in range(timed):
+        for run in runs[turn % len(runs) :] + runs[: turn % len(runs)]:
+            run.push()
+            bar.update()
+    return [_row(run) for run in runs]
 
 
 def _row(run: _Timed) -> dict:
