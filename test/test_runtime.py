@@ -176,3 +176,15 @@ def test_workers_run_torch_on_one_thread_each_and_leave_the_callers_count() -> N
         workers.shutdown()
     finally:
         torch.set_num_threads(before)
+
+
+def test_thread_counts_are_put_back_however_a_measurement_ends() -> None:
+    before = torch.get_num_threads()
+    try:
+        runtime.set_threads(1)
+        with pytest.raises(RuntimeError), runtime.threads_kept():
+            runtime.set_threads(2)
+            raise RuntimeError("a measurement that failed half way")
+        assert (torch.get_num_threads(), cv2.getNumThreads()) == (1, 1)
+    finally:
+        runtime.set_threads(before)

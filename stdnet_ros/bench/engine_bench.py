@@ -18,7 +18,7 @@ from tqdm import tqdm
 from stdnet_ros.model import STDNet
 from stdnet_ros.model.views import predict_views
 from stdnet_ros.streaming.engine import PRECISIONS, StreamingEngine, resolve_device
-from stdnet_ros.streaming.runtime import set_threads
+from stdnet_ros.streaming.runtime import set_threads, threads_kept
 
 MAX_DEPTH = 20.0
 PROBE_SIZE = 256  # the product timed first, to size the peak measurement
@@ -124,8 +124,7 @@ def time_cases(model: STDNet, cases: list[Case], device: str = "cpu", timed: int
         groups.setdefault(key, []).append(k)
     rows: list[dict] = [{} for _ in cases]
     bar = tqdm(total=len(cases) + timed * len(cases), desc="bench", unit="frame", disable=not progress)
-    threads_before = torch.get_num_threads()
-    try:
+    with threads_kept(), bar:
         for (threads, scale, *_), members in groups.items():
             if threads:
                 set_threads(threads)
@@ -133,9 +132,6 @@ def time_cases(model: STDNet, cases: list[Case], device: str = "cpu", timed: int
             group = _time_together(model, [cases[k] for k in members], device, timed, bar)
             for k, row in zip(members, group, strict=True):
                 rows[k] = row
-    finally:
-        set_threads(threads_before)
-        bar.close()
     return rows
 
 
@@ -181,9 +177,8 @@ def flops_per_frame(model: STDNet, case: Case) -> float:
     """
     case = replace(case, precision="fp32", backend="torch")  # the counter sees torch's operations only
     model.scale = case.scale
-    threads = torch.get_num_threads()
-    set_threads(1)
-    try:
+    with threads_kept():
+        set_threads(1)
         engine = _engine(model, case, "cpu")
         stream = random_stream(case, case.window + 1)
         for rgb, depth, stamp in stream[:-1]:
@@ -191,8 +186,6 @@ def flops_per_frame(model: STDNet, case: Case) -> float:
         counter = FlopCounterMode(display=False)
         with counter:
             engine.push(*stream[-1])
-    finally:
-        set_threads(threads)
     return float(counter.get_total_flops())
 
 
@@ -223,26 +216,25 @@ def host_reference_s(products: int = REFERENCE_PRODUCTS) -> list[float]:
     s on a 2-core Xeon), and its two cores apart (1.09 and 1.37 s at one moment), which a frame split
     across both feels; so ``bench`` measures it before and after its cases, and only runs of like
     speed are compared. One figure where the process cannot pin itself (not Linux)."""
-    before = torch.get_num_threads()
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [None]
-    torch.set_num_threads(1)
     g = torch.Generator().manual_seed(0)
     a, b = torch.randn(512, 512, generator=g), torch.randn(512, 512, generator=g)
     times = []
-    try:
-        for core in cores:
-            if core is not None:
-                os.sched_setaffinity(0, {core})
-            for _ in range(20):
-                a @ b
-            began = time.perf_counter()
-            for _ in range(products):
-                a @ b
-            times.append(time.perf_counter() - began)
-    finally:
-        if cores != [None]:
-            os.sched_setaffinity(0, set(cores))
-        torch.set_num_threads(before)
+    with threads_kept():
+        torch.set_num_threads(1)
+        try:
+            for core in cores:
+                if core is not None:
+                    os.sched_setaffinity(0, {core})
+                for _ in range(20):
+                    a @ b
+                began = time.perf_counter()
+                for _ in range(products):
+                    a @ b
+                times.append(time.perf_counter() - began)
+        finally:
+            if cores != [None]:
+                os.sched_setaffinity(0, set(cores))
     return times
 
 

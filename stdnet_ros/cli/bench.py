@@ -1,8 +1,8 @@
 """``stdnet-ros bench``: engine speed (naive vs incremental, per backend), exactness, FLOPs and device peak.
 
 The table and the JSON name the machine (CPU model and the flags its kernels use, the GPU),
-since a figure means little without it. On a CPU the cases that share a thread count are timed
-together, a frame of each in turn, so that the rows compared saw the same minutes of a shared
+since a figure means little without it. On a CPU the cases that share a size and a thread count
+are timed together, a frame of each in turn, so that the rows compared saw the same minutes of a shared
 host. The naive strategy is the torch reference: its rows run on torch whatever ``--backends`` says.
 """
 
@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", nargs="+", type=int, default=[0],
                    help="inference thread counts to time, torch's and OpenVINO's (0 = as torch set it)")
     p.add_argument("--timed", type=int, default=10, help="steady-state frames timed per case (median, p90); "
-                   "on a CPU the cases of a thread count take a frame each in turn")  # fmt: skip
+                   "on a CPU the cases of a size and thread count take a frame each in turn")  # fmt: skip
     p.add_argument("--device", default="auto")
     p.add_argument("--flops", action="store_true", help="count FLOPs per frame and the fraction of peak")
     p.add_argument(

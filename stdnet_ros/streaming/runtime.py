@@ -15,8 +15,9 @@ import platform
 import statistics
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +83,17 @@ def set_threads(threads: int) -> None:
     that leaves a core free must hold for both."""
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
+
+
+@contextmanager
+def threads_kept() -> Iterator[None]:
+    """Torch's thread count, and OpenCV's with it (:func:`set_threads`), put back as they were
+    however the block leaves: a measurement's thread settings must not outlive it."""
+    before = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        set_threads(before)
 
 
 def apply_threads(requested: int, openvino: bool = False) -> str:
